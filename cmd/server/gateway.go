@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/textproto"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
+)
+
+// maxBodyBytes bounds a REST request body; the API's bodies are tiny.
+const maxBodyBytes = 1 << 20
+
+// jsonMarshaler renders messages as protojson does (lowerCamelCase, enums
+// by name) and refuses unknown fields in request bodies.
+func jsonMarshaler() *runtime.JSONPb {
+	return &runtime.JSONPb{
+		MarshalOptions:   protojson.MarshalOptions{},
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+	}
+}
+
+// newHTTPHandler returns the REST facade: grpc-gateway's mux over conn,
+// Server-Sent Events for task watches, CORS, health endpoints, body limits.
+func newHTTPHandler(ctx context.Context, cfg Config, log *slog.Logger, conn *grpc.ClientConn) (http.Handler, error) {
+	marshaler := jsonMarshaler()
+	mux := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
+		runtime.WithIncomingHeaderMatcher(incomingHeader),
+		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
+		// Path parameters are unescaped after routing, so a moId's `:` sent
+		// as %3A reaches the service as `:` without being read as a verb.
+		runtime.WithUnescapingMode(runtime.UnescapingModeAllExceptReserved),
+		runtime.WithErrorHandler(errorHandler(log)),
+		runtime.WithRoutingErrorHandler(routingErrorHandler),
+	)
+	if err := vasagwv1.RegisterVasaProviderServiceHandler(ctx, mux, conn); err != nil {
+		return nil, fmt.Errorf("register the REST facade: %w", err)
+	}
+	if err := vasagwv1.RegisterTaskServiceHandler(ctx, mux, conn); err != nil {
+		return nil, fmt.Errorf("register the REST facade: %w", err)
+	}
+	sse := &sseHandler{tasks: vasagwv1.NewTaskServiceClient(conn), marshaler: marshaler, mux: mux, log: log}
+
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	root.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && sse.matches(r) {
+			sse.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	var h http.Handler = root
+	h = limitBody(h)
+	h = cors(cfg.CORSAllowedOrigins, h)
+	return h, nil
+}
+
+// incomingHeader forwards the request id and the standard headers
+// grpc-gateway forwards by default.
+func incomingHeader(key string) (string, bool) {
+	if textproto.CanonicalMIMEHeaderKey(key) == "X-Request-Id" {
+		return requestIDHeader, true
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+// outgoingHeader returns the request id as X-Request-Id; other gRPC
+// response metadata keeps grpc-gateway's Grpc-Metadata- prefix.
+func outgoingHeader(key string) (string, bool) {
+	if key == requestIDHeader {
+		return "X-Request-Id", true
+	}
+	return runtime.MetadataHeaderPrefix + key, true
+}
+
+// limitBody caps request bodies.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cors lets the configured browser origins call the API. With no origins
+// configured (the default) it adds nothing.
+func cors(origins []string, next http.Handler) http.Handler {
+	if len(origins) == 0 {
+		return next
+	}
+	allowed := make(map[string]bool, len(origins))
+	for _, o := range origins {
+		allowed[o] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && (allowed[origin] || allowed["*"]) {
+			h := w.Header()
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Expose-Headers", "X-Request-Id")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, X-Request-Id, Last-Event-ID")
+				h.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// acceptsEventStream reports whether the request asks for Server-Sent
+// Events.
+func acceptsEventStream(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if strings.EqualFold(strings.TrimSpace(mt), "text/event-stream") {
+				return true
+			}
+		}
+	}
+	return false
+}

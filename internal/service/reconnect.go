@@ -1,0 +1,241 @@
+package service
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+	"google.golang.org/grpc/status"
+
+	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
+	"github.com/vasagw/vasagw/internal/vcenter"
+)
+
+// reconnectTimeout bounds the upstream call that starts a shared reconnect;
+// it runs detached from any one caller so that a caller giving up does not
+// fail the others who joined it.
+const reconnectTimeout = time.Minute
+
+// maxRequestIDs bounds the request_id memory; the oldest ids go first.
+const maxRequestIDs = 100_000
+
+// reconnects de-duplicates ReconnectProvider: by request_id across retries,
+// and by provider across concurrent callers.
+type reconnects struct {
+	ttl    time.Duration
+	flight singleflight.Group
+
+	mu       sync.Mutex
+	requests map[string]requestRecord // request_id -> what it started
+	order    []string                 // request_ids, oldest first
+	active   map[string]string        // provider resource -> latest task id
+}
+
+type requestRecord struct {
+	provider string
+	taskID   string
+	expires  time.Time
+}
+
+func newReconnects(ttl time.Duration) *reconnects {
+	return &reconnects{
+		ttl:      ttl,
+		requests: make(map[string]requestRecord),
+		active:   make(map[string]string),
+	}
+}
+
+// lookup returns the record of a request_id seen before.
+func (r *reconnects) lookup(requestID string, now time.Time) (requestRecord, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec, ok := r.requests[requestID]
+	if !ok || now.After(rec.expires) {
+		return requestRecord{}, false
+	}
+	return rec, true
+}
+
+// remember records what a request_id started. The first record wins, so a
+// retry racing its original cannot re-point the id to another task.
+func (r *reconnects) remember(requestID, provider, taskID string, now time.Time) requestRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rec, ok := r.requests[requestID]; ok && !now.After(rec.expires) {
+		return rec
+	}
+	for len(r.order) > 0 && (len(r.order) >= maxRequestIDs || now.After(r.requests[r.order[0]].expires)) {
+		delete(r.requests, r.order[0])
+		r.order = r.order[1:]
+	}
+	rec := requestRecord{provider: provider, taskID: taskID, expires: now.Add(r.ttl)}
+	r.requests[requestID] = rec
+	r.order = append(r.order, requestID)
+	return rec
+}
+
+func (r *reconnects) activeTask(provider string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id, ok := r.active[provider]
+	return id, ok
+}
+
+func (r *reconnects) setActive(provider, taskID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.active[provider] = taskID
+}
+
+// providerFacts remembers, per provider, what the reconnect pre-check needs
+// (the VASA version), so that a ReconnectProvider after a List or Get makes
+// no extra round trip.
+type providerFacts struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[string]providerFact
+}
+
+type providerFact struct {
+	vasaVersion string
+	expires     time.Time
+}
+
+func newProviderFacts(ttl time.Duration) *providerFacts {
+	return &providerFacts{ttl: ttl, m: make(map[string]providerFact)}
+}
+
+func (f *providerFacts) remember(vcenterID string, p *vcenter.Provider) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.m[providerName{VCenter: vcenterID, Provider: p.ID}.String()] = providerFact{
+		vasaVersion: p.VasaVersion,
+		expires:     time.Now().Add(f.ttl),
+	}
+}
+
+func (f *providerFacts) vasaVersion(name providerName) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fact, ok := f.m[name.String()]
+	if !ok || time.Now().After(fact.expires) {
+		return "", false
+	}
+	return fact.vasaVersion, true
+}
+
+// reconnect implements ReconnectProvider once the request is parsed.
+func (s *Service) reconnect(ctx context.Context, name providerName, requestID string) (*vasagwv1.Task, error) {
+	resource := name.String()
+	up, err := s.upstream(name.VCenter, resource)
+	if err != nil {
+		return nil, err
+	}
+	if requestID != "" {
+		if rec, ok := s.reconnects.lookup(requestID, time.Now()); ok {
+			if rec.provider != resource {
+				return nil, invalidRequest("request_id", "request_id was already used to reconnect another provider")
+			}
+			s.audit(ctx, resource, rec.taskID, requestID, "retried")
+			return s.taskSnapshot(ctx, up, name.VCenter, rec.taskID)
+		}
+	}
+
+	version, known := s.providers.vasaVersion(name)
+	if !known {
+		info, err := s.provider(ctx, name)
+		if err != nil {
+			s.audit(ctx, resource, "", requestID, "refused: "+status.Code(err).String())
+			return nil, err
+		}
+		version = info.VasaVersion
+	}
+	if !vasaSupportsReconnect(version) {
+		err := vasaVersionUnsupported(name.VCenter, resource, version)
+		s.audit(ctx, resource, "", requestID, "refused: "+status.Code(err).String())
+		return nil, err
+	}
+
+	v, err, _ := s.reconnects.flight.Do(resource, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reconnectTimeout)
+		defer cancel()
+		return s.startOrJoin(fctx, up, name)
+	})
+	if err != nil {
+		st := statusOf(err, name.VCenter, resource)
+		s.log.WarnContext(ctx, "reconnect provider failed", "vcenter", name.VCenter, "resource", resource, "code", st.Code().String(), "error", err)
+		s.audit(ctx, resource, "", requestID, "failed: "+st.Code().String())
+		return nil, st.Err()
+	}
+	taskID := v.(string)
+	if requestID != "" {
+		taskID = s.reconnects.remember(requestID, resource, taskID, time.Now()).taskID
+	}
+	s.audit(ctx, resource, taskID, requestID, "started")
+	return s.taskSnapshot(ctx, up, name.VCenter, taskID)
+}
+
+// startOrJoin returns the provider's reconnect task that is still running,
+// or starts a new one.
+func (s *Service) startOrJoin(ctx context.Context, up Upstream, name providerName) (string, error) {
+	resource := name.String()
+	if taskID, ok := s.reconnects.activeTask(resource); ok {
+		if t, cached := s.hub.terminalSnapshot(hubKey{vcenter: name.VCenter, task: taskID}); !cached || !terminal(t.GetState()) {
+			info, err := up.Task(ctx, taskID)
+			if err == nil && !terminal(taskStates[info.State]) {
+				return taskID, nil
+			}
+		}
+	}
+	taskID, err := up.Reconnect(ctx, name.Provider)
+	if err != nil {
+		return "", err
+	}
+	s.reconnects.setActive(resource, taskID)
+	return taskID, nil
+}
+
+// taskSnapshot returns a task's current state: from the terminal cache when
+// it has finished, else from vCenter.
+func (s *Service) taskSnapshot(ctx context.Context, up Upstream, vcenterID, taskID string) (*vasagwv1.Task, error) {
+	key := hubKey{vcenter: vcenterID, task: taskID}
+	if t, ok := s.hub.terminalSnapshot(key); ok {
+		return t, nil
+	}
+	resource := taskName{VCenter: vcenterID, Task: taskID}.String()
+	info, err := up.Task(ctx, taskID)
+	if err != nil {
+		return nil, s.fail(ctx, err, vcenterID, resource, "get task")
+	}
+	t := toTask(vcenterID, info)
+	if terminal(t.GetState()) {
+		s.hub.cacheTerminal(key, t)
+	}
+	return t, nil
+}
+
+// audit writes the one audit line per ReconnectProvider call.
+func (s *Service) audit(ctx context.Context, provider, taskID, requestID, outcome string) {
+	s.log.InfoContext(ctx, "audit: reconnect provider",
+		"audit", true,
+		"provider", provider,
+		"task", taskID,
+		"request_id", requestID,
+		"outcome", outcome,
+	)
+}
+
+// vasaSupportsReconnect reports whether a provider's VASA version allows
+// VasaProviderReconnect_Task (2.0 and later). A version the gateway cannot
+// read is left for vCenter to judge.
+func vasaSupportsReconnect(version string) bool {
+	major, _, _ := strings.Cut(strings.TrimSpace(version), ".")
+	n, err := strconv.Atoi(major)
+	if err != nil {
+		return true
+	}
+	return n >= 2
+}

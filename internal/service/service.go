@@ -1,0 +1,134 @@
+// Package service implements the vasagw.v1 gRPC services on top of vCenter's
+// Storage Monitoring Service: it parses resource names, calls the upstream
+// through the small [Upstream] interface (satisfied by *vcenter.Session),
+// converts its answers to the API's messages, and maps every failure to one
+// gRPC status with typed details.
+package service
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+
+	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
+	"github.com/vasagw/vasagw/internal/vcenter"
+)
+
+// Upstream is what the service needs of one vCenter. *vcenter.Session
+// satisfies it; the service never talks SOAP itself.
+type Upstream interface {
+	Providers(ctx context.Context) ([]string, error)
+	Provider(ctx context.Context, id string) (*vcenter.Provider, error)
+	Reconnect(ctx context.Context, providerID string) (taskID string, err error)
+	Task(ctx context.Context, taskID string) (*vcenter.TaskInfo, error)
+}
+
+// Options configure a [Service].
+type Options struct {
+	// VCenters maps a vCenter id (the `{vcenter}` of resource names) to its
+	// upstream. The vCenter configured by flags is "default".
+	VCenters map[string]Upstream
+	// TaskPollInterval is how often a watched task is polled upstream.
+	TaskPollInterval time.Duration
+	// WatchLinger keeps a task's poller alive this long after its last
+	// subscriber left, for late joiners.
+	WatchLinger time.Duration
+	// TerminalTTL is how long a finished task stays cached.
+	TerminalTTL time.Duration
+	// RequestIDTTL is how long a ReconnectProvider request_id is remembered.
+	RequestIDTTL time.Duration
+	// ProviderInfoTTL is how long provider facts used for pre-checks (the
+	// VASA version) are trusted without asking vCenter again.
+	ProviderInfoTTL time.Duration
+	// UnreachableAfter ends a watch with UNAVAILABLE when polls have failed
+	// for this long.
+	UnreachableAfter time.Duration
+	Logger           *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.TaskPollInterval <= 0 {
+		o.TaskPollInterval = time.Second
+	}
+	if o.WatchLinger <= 0 {
+		o.WatchLinger = 5 * time.Second
+	}
+	if o.TerminalTTL <= 0 {
+		o.TerminalTTL = 10 * time.Minute
+	}
+	if o.RequestIDTTL <= 0 {
+		o.RequestIDTTL = time.Hour
+	}
+	if o.ProviderInfoTTL <= 0 {
+		o.ProviderInfoTTL = 5 * time.Minute
+	}
+	if o.UnreachableAfter <= 0 {
+		o.UnreachableAfter = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Service holds the state shared by the gRPC services: the upstreams, the
+// watch hub, and the reconnect de-duplication.
+type Service struct {
+	opts       Options
+	log        *slog.Logger
+	hub        *hub
+	reconnects *reconnects
+	providers  *providerFacts
+}
+
+// New returns a Service. Close it to end its watches.
+func New(opts Options) (*Service, error) {
+	if len(opts.VCenters) == 0 {
+		return nil, errors.New("service: no vCenter configured")
+	}
+	opts.setDefaults()
+	s := &Service{
+		opts:       opts,
+		log:        opts.Logger,
+		reconnects: newReconnects(opts.RequestIDTTL),
+		providers:  newProviderFacts(opts.ProviderInfoTTL),
+	}
+	s.hub = newHub(hubOptions{
+		interval:         opts.TaskPollInterval,
+		linger:           opts.WatchLinger,
+		terminalTTL:      opts.TerminalTTL,
+		unreachableAfter: opts.UnreachableAfter,
+		logger:           opts.Logger,
+	})
+	return s, nil
+}
+
+// Register adds the VasaProviderService and the TaskService to r.
+func (s *Service) Register(r grpc.ServiceRegistrar) {
+	vasagwv1.RegisterVasaProviderServiceServer(r, &providerServer{s: s})
+	vasagwv1.RegisterTaskServiceServer(r, &taskServer{s: s})
+}
+
+// Close ends every open watch with UNAVAILABLE (so subscribers reconnect,
+// possibly to another replica) and stops the pollers. It returns when they
+// have stopped.
+func (s *Service) Close() {
+	s.hub.close()
+}
+
+// WatchStats reports the hub's current pollers and subscribers, for metrics
+// and tests.
+func (s *Service) WatchStats() (pollers, subscribers int) {
+	return s.hub.stats()
+}
+
+// upstream returns the upstream for a vCenter id from a parsed name.
+func (s *Service) upstream(vcenterID, resource string) (Upstream, error) {
+	up, ok := s.opts.VCenters[vcenterID]
+	if !ok {
+		return nil, unknownVCenter(vcenterID, resource)
+	}
+	return up, nil
+}

@@ -1,0 +1,67 @@
+package service
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+
+	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
+)
+
+// taskServer implements vasagwv1.TaskServiceServer.
+type taskServer struct {
+	vasagwv1.UnimplementedTaskServiceServer
+	s *Service
+}
+
+// GetTask returns a task's current state.
+func (t *taskServer) GetTask(ctx context.Context, req *vasagwv1.GetTaskRequest) (*vasagwv1.Task, error) {
+	name, err := parseTaskName("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	up, err := t.s.upstream(name.VCenter, name.String())
+	if err != nil {
+		return nil, err
+	}
+	return t.s.taskSnapshot(ctx, up, name.VCenter, name.Task)
+}
+
+// WatchTask streams a task's snapshots from the shared poller: the current
+// one at once, then each change, ending after the terminal state.
+func (t *taskServer) WatchTask(req *vasagwv1.WatchTaskRequest, stream grpc.ServerStreamingServer[vasagwv1.Task]) error {
+	ctx := stream.Context()
+	name, err := parseTaskName("name", req.GetName())
+	if err != nil {
+		return err
+	}
+	resource := name.String()
+	up, err := t.s.upstream(name.VCenter, resource)
+	if err != nil {
+		return err
+	}
+	sub, err := t.s.hub.subscribe(hubKey{vcenter: name.VCenter, task: name.Task}, up)
+	if err != nil {
+		return err
+	}
+	defer sub.close()
+	for {
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-sub.notify:
+		}
+		for _, ev := range sub.drain() {
+			if ev.err != nil {
+				return t.s.fail(ctx, ev.err, name.VCenter, resource, "watch task")
+			}
+			if err := stream.Send(ev.task); err != nil {
+				return err
+			}
+			if terminal(ev.task.GetState()) {
+				return nil
+			}
+		}
+	}
+}
