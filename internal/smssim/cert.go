@@ -4,14 +4,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
-	"strings"
 	"time"
 )
 
@@ -59,15 +57,4 @@ func newSelfSigned(commonName string, dnsNames []string, ips []net.IP, notBefore
 		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
 	}, nil
-}
-
-// thumbprintSHA256 renders the SHA-256 digest of a DER certificate the way
-// vSphere shows thumbprints: upper-case hex pairs separated by colons.
-func thumbprintSHA256(der []byte) string {
-	sum := sha256.Sum256(der)
-	parts := make([]string, len(sum))
-	for i, b := range sum {
-		parts[i] = fmt.Sprintf("%02X", b)
-	}
-	return strings.Join(parts, ":")
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +19,9 @@ import (
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/sms/methods"
 	smstypes "github.com/vmware/govmomi/sms/types"
+	"github.com/vmware/govmomi/vim25"
 	methods25 "github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
 	vimtypes "github.com/vmware/govmomi/vim25/types"
 
 	"github.com/vasagw/vasagw/internal/smssim"
@@ -193,6 +196,54 @@ func TestDownUp(t *testing.T) {
 	if got := c.info(t, "vp-1").Name; got != "array-a" {
 		t.Errorf("after Up: name %q", got)
 	}
+
+	srv.Close()
+	if err := srv.Up(); err == nil {
+		t.Error("Up after Close succeeded")
+	}
+}
+
+// TestConcurrentClients exercises the simulator's locking under the race
+// detector: several sessions reconnect, sync and poll at once.
+func TestConcurrentClients(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, smssim.Options{})
+	srv.Sim.SetSpeed(1000)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 4 {
+		c := login(t, srv)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := context.Background()
+			for _, id := range []string{"vp-1", "vp-2", "vp-5", "vp-6"} {
+				task, err := c.reconnect(id)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				if _, err := methods.QuerySmsTaskInfo(ctx, c.sms, &smstypes.QuerySmsTaskInfo{This: task}); err != nil {
+					errs <- err
+				}
+				if i == 0 {
+					srv.Sim.InjectFault("QueryProvider", "", &vimtypes.SystemError{})
+					srv.Sim.ClearFaults()
+				}
+				if _, err := methods.QueryProviderInfo(ctx, c.sms, &smstypes.QueryProviderInfo{This: providerRef(id)}); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := srv.Sim.Calls("VasaProviderReconnect_Task"); n != 16 {
+		t.Errorf("reconnect calls %d, want 16", n)
+	}
 }
 
 func TestCertificate(t *testing.T) {
@@ -217,6 +268,19 @@ func TestCertificate(t *testing.T) {
 	want := strings.ToUpper(hex.EncodeToString(sum[:]))
 	if got := strings.ReplaceAll(srv.Thumbprint, ":", ""); got != want {
 		t.Errorf("Thumbprint %s, want %s", got, want)
+	}
+	for _, tp := range []string{srv.Thumbprint, srv.ThumbprintSHA1} {
+		sc := soap.NewClient(srv.URL, false)
+		sc.SetThumbprint(srv.URL.Host, tp)
+		t.Cleanup(sc.CloseIdleConnections)
+		if _, err := vim25.NewClient(context.Background(), sc); err != nil {
+			t.Errorf("client pinning %s: %v", tp, err)
+		}
+	}
+	sc := soap.NewClient(srv.URL, false)
+	t.Cleanup(sc.CloseIdleConnections)
+	if _, err := vim25.NewClient(context.Background(), sc); err == nil {
+		t.Errorf("a client that neither trusts nor pins the certificate connected")
 	}
 	if srv.URL.Scheme != "https" || srv.URL.Path != "/sdk" || srv.URL.User != nil {
 		t.Errorf("URL %s", srv.URL)

@@ -3,6 +3,7 @@ package smssim
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
 	vimtypes "github.com/vmware/govmomi/vim25/types"
 )
 
@@ -48,8 +50,11 @@ type Server struct {
 	// which is valid for 127.0.0.1, ::1 and localhost.
 	CAFile string
 	// Thumbprint is the SHA-256 thumbprint of the server's certificate,
-	// upper-case hex pairs separated by colons.
+	// upper-case hex pairs separated by colons ("AA:BB:...").
 	Thumbprint string
+	// ThumbprintSHA1 is the SHA-1 thumbprint, in the same form, for clients
+	// that pin the way older vSphere tools do.
+	ThumbprintSHA1 string
 	// Sim is the SMS endpoint's state and test controls.
 	Sim *Simulator
 
@@ -95,7 +100,12 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
-	s.Thumbprint = thumbprintSHA256(cert.der)
+	parsed, err := x509.ParseCertificate(cert.der)
+	if err != nil {
+		return nil, fmt.Errorf("parse server certificate: %w", err)
+	}
+	s.Thumbprint = soap.ThumbprintSHA256(parsed)
+	s.ThumbprintSHA1 = soap.ThumbprintSHA1(parsed)
 	s.CAFile = filepath.Join(s.dir, "ca.pem")
 	if err := os.WriteFile(s.CAFile, cert.certPEM, 0o600); err != nil {
 		return nil, fmt.Errorf("write CA file: %w", err)
@@ -105,7 +115,15 @@ func Start(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server key pair: %w", err)
 	}
 
+	// A small inventory (one datacenter with one standalone host): SMS needs
+	// none of it, and the default VPX inventory takes ~15x longer to build.
 	s.model = simulator.VPX()
+	s.model.Cluster = 0
+	s.model.ClusterHost = 0
+	s.model.Host = 1
+	s.model.Machine = 0
+	s.model.Portgroup = 0
+	s.model.Pool = 0
 	modelMu.Lock()
 	err = s.model.Create()
 	modelMu.Unlock()
