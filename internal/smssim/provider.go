@@ -30,7 +30,7 @@ type Provider struct {
 	SyncDuration time.Duration
 }
 
-// Provider status and certificate status values, as SMS reports them.
+// VasaProviderInfo.Status values that a reconnect reads and writes.
 const (
 	StatusConnected    = "connected"
 	StatusDisconnected = "disconnected"
