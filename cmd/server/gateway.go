@@ -79,8 +79,11 @@ func incomingHeader(key string) (string, bool) {
 // outgoingHeader returns the request id as X-Request-Id; other gRPC
 // response metadata keeps grpc-gateway's Grpc-Metadata- prefix.
 func outgoingHeader(key string) (string, bool) {
-	if key == requestIDHeader {
+	switch key {
+	case requestIDHeader:
 		return "X-Request-Id", true
+	case "content-type":
+		return "", false // the gRPC content type means nothing to a REST caller
 	}
 	return runtime.MetadataHeaderPrefix + key, true
 }

@@ -223,7 +223,7 @@ func (s *Service) audit(ctx context.Context, provider, taskID, requestID, outcom
 		"audit", true,
 		"provider", provider,
 		"task", taskID,
-		"request_id", requestID,
+		"reconnect_request_id", requestID,
 		"outcome", outcome,
 	)
 }
