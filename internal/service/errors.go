@@ -37,10 +37,12 @@ import (
 //     ResourceInfo);
 //   - for upstream faults, a vasagw.v1.VimFault with the whole fault chain.
 //
-// The status message is short, fixed per reason and safe to show: upstream
-// text (which may quote URLs, user names or session state) only reaches the
-// caller inside the VimFault detail's faultMessage, as vCenter worded it, and
-// the full error goes to the log at the call site.
+// The status message is short and safe to show: fixed per reason for
+// upstream faults, the gateway's own wording for its own errors. Upstream
+// text (which may quote URLs, user names or session state) reaches the
+// caller only inside the VimFault detail's faultMessage, as vCenter worded
+// it; the fault's localizedMessage and the full error go to the log at the
+// call site.
 
 // ErrorInfo domains.
 const (
@@ -341,9 +343,7 @@ func statusOf(err error, vcenterID, resource string) *status.Status {
 			"The gateway cannot reach vCenter right now; try again later.")
 		b.retryInfo(retryVCenter)
 	case errors.Is(err, vcenter.ErrClosed):
-		b.set(codes.Unavailable, "GATEWAY_SHUTTING_DOWN", "gateway is shutting down",
-			"The gateway is shutting down; try again.")
-		b.retryInfo(retryVCenter)
+		return status.Convert(shuttingDown(vcenterID, resource))
 	case errors.Is(err, context.Canceled):
 		b.set(codes.Canceled, "CANCELLED", "request canceled", "The request was canceled.")
 	case errors.Is(err, context.DeadlineExceeded):
@@ -402,8 +402,8 @@ func faultStatus(f *vcenter.Fault, vcenterID, resource string) *status.Status {
 }
 
 // matchFault returns the fault in f's cause chain that decides its mapping
-// and the rule it matches: the outermost fault whose type (or a known
-// ancestor of it) has a row. When none has, it is f itself with
+// and the rule it matches: the outermost fault whose type (or one of its
+// supertypes) has a row. When none has, it is f itself with
 // [otherFaultRule]. The walk is bounded, so even a cyclic chain ends.
 func matchFault(f *vcenter.Fault) (*vcenter.Fault, *faultRule) {
 	cur := f
@@ -602,7 +602,7 @@ func vimFault(f *vcenter.Fault) *vasagwv1.VimFault {
 // is the second line, at the point where data leaves the gateway.
 func secretProperty(name string) bool {
 	n := strings.ToLower(name)
-	for _, s := range []string{"password", "cookie", "secret", "token", "privatekey", "credential"} {
+	for _, s := range []string{"password", "passwd", "cookie", "secret", "token", "privatekey", "credential"} {
 		if strings.Contains(n, s) {
 			return true
 		}
@@ -739,12 +739,20 @@ func badRequestDetails(defaultField string) func(*statusBuilder, *vcenter.Fault)
 func invalidRequest(field, description string) error {
 	description = clean(description, maxDetailString)
 	b := newGatewayStatus("", "")
-	b.set(codes.InvalidArgument, "INVALID_REQUEST", description, "The request is not valid: "+description)
+	b.set(codes.InvalidArgument, "INVALID_REQUEST", description, sentence("The request is not valid: "+description))
 	b.details = append(b.details, &errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{
 		Field:       clean(field, maxDetailString),
 		Description: description,
 	}}})
 	return b.status().Err()
+}
+
+// sentence ends s with a full stop unless it already ends a sentence.
+func sentence(s string) string {
+	if strings.HasSuffix(s, ".") || strings.HasSuffix(s, "!") || strings.HasSuffix(s, "?") {
+		return s
+	}
+	return s + "."
 }
 
 // vasaVersionUnsupported refuses to act on a provider that speaks a VASA
