@@ -334,10 +334,11 @@ func statusOf(err error, vcenterID, resource string) *status.Status {
 		b.set(codes.Unavailable, "VCENTER_CERTIFICATE_UNTRUSTED",
 			"vCenter certificate is not trusted",
 			"The gateway does not trust vCenter's certificate; ask an administrator to check the gateway's vCenter certificate settings.")
+		// No RetryInfo: retrying cannot help until an operator trusts the
+		// certificate (CA file or pinned thumbprint).
 		if untrusted.Thumbprint != "" {
 			b.info.Metadata[metadataThumbprint] = clean(untrusted.Thumbprint, maxDetailString)
 		}
-		b.retryInfo(retryVCenter)
 	case errors.Is(err, vcenter.ErrUnreachable):
 		b.set(codes.Unavailable, "VCENTER_UNREACHABLE", "vCenter is unreachable",
 			"The gateway cannot reach vCenter right now; try again later.")

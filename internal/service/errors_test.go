@@ -461,7 +461,7 @@ func TestStatusContract(t *testing.T) {
 			err:  fmt.Errorf("login: %w", &vcenter.UntrustedCertificateError{Thumbprint: "AB:CD:EF", Err: errors.New("x509: unknown authority")}),
 			code: codes.Unavailable, http: http.StatusServiceUnavailable,
 			info:  gatewayInfo("VCENTER_CERTIFICATE_UNTRUSTED", testProvider, "thumbprint", "AB:CD:EF"),
-			types: []string{tErrorInfo, tLocalized, tRetry},
+			types: []string{tErrorInfo, tLocalized},
 		},
 		{
 			name:     "malformed request",
