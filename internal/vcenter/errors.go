@@ -500,6 +500,18 @@ func thumbprintOf(c *x509.Certificate) string {
 	return soap.ThumbprintSHA256(c)
 }
 
+// isDroppedConnection reports whether err is a connection that broke under
+// a call: closed by the server as it was reused, or reset.
+func isDroppedConnection(err error) bool {
+	if err == nil {
+		return false
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		// net/http's errServerClosedIdle is unexported; its text is stable.
+		strings.Contains(err.Error(), "server closed idle connection")
+}
+
 // isUnreachable reports whether err is a network failure or an HTTP status
 // that a proxy in front of an unavailable vCenter answers.
 func isUnreachable(err error) bool {
@@ -512,7 +524,8 @@ func isUnreachable(err error) bool {
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		isDroppedConnection(err):
 		return true
 	}
 	var ue *url.Error

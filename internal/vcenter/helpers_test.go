@@ -37,14 +37,25 @@ func (c *testClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// serverMu serialises starting and closing simulators: vcsim's
+// Service.NewServer rewrites option values that all models share, so two
+// smssim.Start calls in parallel race (smssim serialises only Model.Create).
+var serverMu sync.Mutex
+
 // startServer starts an SMS simulator inside vcsim for one test.
 func startServer(t *testing.T, opts smssim.Options) *smssim.Server {
 	t.Helper()
+	serverMu.Lock()
 	srv, err := smssim.Start(opts)
+	serverMu.Unlock()
 	if err != nil {
 		t.Fatalf("start simulator: %v", err)
 	}
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		serverMu.Lock()
+		defer serverMu.Unlock()
+		srv.Close()
+	})
 	return srv
 }
 

@@ -68,7 +68,7 @@ type SessionConfig struct {
 type Session struct {
 	cfg    SessionConfig
 	log    *slog.Logger
-	soap   *soap.Client
+	soap   *soap.Client    // template: its transport is shared by every login's clients
 	base   context.Context // cancelled by Close: ends logins and keep-alives
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // running logins
@@ -76,17 +76,17 @@ type Session struct {
 	mu     sync.Mutex
 	closed bool
 	gen    uint64 // login generation: 0 until the first login succeeds
-	conn   *conn  // the clients; valid for calls while gen > 0
+	conn   *conn  // the current login; nil until the first succeeds
 	flight *loginFlight
 }
 
-// conn holds the clients of a Session. It is immutable once published: a
-// re-login makes a new one.
+// conn is one logged-in vim25 session and the clients that use it. It is
+// immutable once published: a re-login makes a new one.
 type conn struct {
 	vim       *vim25.Client
 	manager   *session.Manager
 	keepalive *keepalive.HandlerSOAP // nil when disabled
-	sms       *Client                // nil until the first login succeeds
+	sms       *Client
 }
 
 // loginFlight is one login that concurrent callers wait for.
@@ -167,7 +167,7 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 // Providers returns the moIds of the registered VASA providers.
 func (s *Session) Providers(ctx context.Context) ([]string, error) {
 	var ids []string
-	err := s.call(ctx, func(ctx context.Context, c *Client) error {
+	err := s.call(ctx, readOnly, func(ctx context.Context, c *Client) error {
 		refs, err := c.QueryProvider(ctx)
 		if err != nil {
 			return err
@@ -184,7 +184,7 @@ func (s *Session) Providers(ctx context.Context) ([]string, error) {
 // Provider returns what the provider with moId id reports.
 func (s *Session) Provider(ctx context.Context, id string) (*Provider, error) {
 	var p *Provider
-	err := s.call(ctx, func(ctx context.Context, c *Client) error {
+	err := s.call(ctx, readOnly, func(ctx context.Context, c *Client) error {
 		info, err := c.QueryProviderInfo(ctx, ProviderRef(id))
 		if err != nil {
 			return err
@@ -199,7 +199,7 @@ func (s *Session) Provider(ctx context.Context, id string) (*Provider, error) {
 // providerID and returns the SmsTask moId.
 func (s *Session) Reconnect(ctx context.Context, providerID string) (string, error) {
 	var id string
-	err := s.call(ctx, func(ctx context.Context, c *Client) error {
+	err := s.call(ctx, mutating, func(ctx context.Context, c *Client) error {
 		task, err := c.ReconnectProvider(ctx, ProviderRef(providerID))
 		id = task.Value
 		return err
@@ -211,7 +211,7 @@ func (s *Session) Reconnect(ctx context.Context, providerID string) (string, err
 // returns the SmsTask moId.
 func (s *Session) Sync(ctx context.Context, providerID string) (string, error) {
 	var id string
-	err := s.call(ctx, func(ctx context.Context, c *Client) error {
+	err := s.call(ctx, mutating, func(ctx context.Context, c *Client) error {
 		task, err := c.SyncProvider(ctx, ProviderRef(providerID))
 		id = task.Value
 		return err
@@ -222,7 +222,7 @@ func (s *Session) Sync(ctx context.Context, providerID string) (string, error) {
 // Task returns the state of the SmsTask with moId taskID.
 func (s *Session) Task(ctx context.Context, taskID string) (*TaskInfo, error) {
 	var t *TaskInfo
-	err := s.call(ctx, func(ctx context.Context, c *Client) error {
+	err := s.call(ctx, readOnly, func(ctx context.Context, c *Client) error {
 		info, err := c.QueryTaskInfo(ctx, TaskRef(taskID))
 		if err != nil {
 			return err
@@ -239,7 +239,7 @@ func (s *Session) Task(ctx context.Context, taskID string) (*TaskInfo, error) {
 // Ping checks that vCenter answers SMS calls with this session, logging in
 // if needed; for health checks.
 func (s *Session) Ping(ctx context.Context) error {
-	return s.call(ctx, func(ctx context.Context, c *Client) error {
+	return s.call(ctx, readOnly, func(ctx context.Context, c *Client) error {
 		_, err := c.QueryStorageManager(ctx)
 		return err
 	})
@@ -262,39 +262,44 @@ func (s *Session) Close(ctx context.Context) error {
 	s.wg.Wait()
 
 	s.mu.Lock()
-	c, loggedIn := s.conn, s.gen > 0
+	c := s.conn
 	s.mu.Unlock()
 
 	var err error
 	if c != nil {
-		if loggedIn {
-			lctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-			err = c.manager.Logout(lctx)
-			cancel()
-			if isSessionGone(translate(err)) {
-				err = nil // already logged out upstream
-			}
-		}
-		if c.keepalive != nil {
-			c.keepalive.Stop()
-		}
+		lctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		err = c.logout(lctx)
+		cancel()
 	}
 	s.soap.CloseIdleConnections()
 	if err != nil {
-		return fmt.Errorf("logout: %w", translate(err))
+		return fmt.Errorf("logout: %w", err)
 	}
 	return nil
 }
 
+// kind tells whether a call may be sent twice.
+type kind int
+
+const (
+	readOnly kind = iota // a query: safe to resend
+	mutating             // starts a task: never resent after it may have reached vCenter
+)
+
 // call runs fn with the current session, logging in first if needed. When
 // fn fails because the session is gone, it takes part in one shared
 // re-login and runs fn once more.
-func (s *Session) call(ctx context.Context, fn func(context.Context, *Client) error) error {
+func (s *Session) call(ctx context.Context, op kind, fn func(context.Context, *Client) error) error {
 	gen, c, err := s.acquire(ctx, 0)
 	if err != nil {
 		return err
 	}
 	err = s.attempt(ctx, c, fn)
+	if op == readOnly && isDroppedConnection(err) {
+		// A pooled connection that vCenter (or a proxy) had just closed: a
+		// query is safe to send again, on a new connection.
+		err = s.attempt(ctx, c, fn)
+	}
 	if !isSessionGone(err) {
 		return err
 	}
@@ -392,16 +397,14 @@ func (s *Session) runLogin(f *loginFlight, prev *conn) {
 	c, err := s.login(ctx, prev)
 
 	s.mu.Lock()
-	if c != nil {
-		s.conn = c
+	if err == nil && s.closed {
+		err = ErrClosed
 	}
 	if err == nil {
 		s.gen++
+		s.conn = c
 		f.gen, f.conn = s.gen, c
 	} else {
-		if s.closed {
-			err = ErrClosed
-		}
 		f.err = err
 	}
 	s.flight = nil
@@ -410,52 +413,79 @@ func (s *Session) runLogin(f *loginFlight, prev *conn) {
 	close(f.done)
 
 	if err != nil {
+		if c != nil {
+			s.logoutDetached(c)
+		}
 		s.log.Warn("vCenter login failed", "url", s.cfg.URL.String(), "user", s.cfg.Username, "error", err)
 		return
 	}
 	s.log.Info("logged in to vCenter", "url", s.cfg.URL.String(), "user", s.cfg.Username, "generation", gen)
+	if prev != nil {
+		// The old session is dead as far as SMS is concerned; end it on
+		// vCenter too, in case vim25 still holds it, and stop its keep-alive.
+		s.logoutDetached(prev)
+	}
 }
 
-// login logs in (again), reusing what prev already set up. It returns the
-// conn to keep even on failure, so that the next attempt need not redo it.
+// logoutDetached logs c out on a context of its own: the login's may have
+// been cancelled by Close, and the session on vCenter should still end.
+func (s *Session) logoutDetached(c *conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	defer cancel()
+	if err := c.logout(ctx); err != nil {
+		s.log.Debug("vCenter logout of a replaced session failed", "error", err)
+	}
+}
+
+// login starts a new vim25 session on a fresh cookie jar (vCenter refuses a
+// Login on a connection that still carries a session cookie), sharing the
+// Session's transport. It reuses what prev learnt (the service content). A
+// conn returned with an error was logged in and must be logged out.
 func (s *Session) login(ctx context.Context, prev *conn) (*conn, error) {
-	var next conn
+	sc := s.soap.NewServiceClient(s.cfg.URL.Path, vim25.Namespace)
+	var vc *vim25.Client
 	if prev != nil {
-		next = *prev
+		sc.Version = prev.vim.Version
+		vc = &vim25.Client{Client: sc, ServiceContent: prev.vim.ServiceContent, RoundTripper: sc}
 	} else {
-		vc, err := vim25.NewClient(ctx, s.soap)
-		if err != nil {
+		var err error
+		if vc, err = vim25.NewClient(ctx, sc); err != nil {
 			return nil, fmt.Errorf("connect to vcenter: %w", translate(err))
 		}
-		if s.cfg.KeepAlive > 0 {
-			next.keepalive = keepalive.NewHandlerSOAP(s.soap, s.cfg.KeepAlive, s.sendKeepAlive)
-			vc.RoundTripper = next.keepalive
-		}
-		next.vim = vc
-		next.manager = session.NewManager(vc)
 	}
+	c := &conn{vim: vc}
+	if s.cfg.KeepAlive > 0 {
+		c.keepalive = keepalive.NewHandlerSOAP(sc, s.cfg.KeepAlive, func() error {
+			kctx, cancel := context.WithTimeout(s.base, s.cfg.RequestTimeout)
+			defer cancel()
+			_, err := methods.GetCurrentTime(kctx, sc)
+			return err
+		})
+		vc.RoundTripper = c.keepalive
+	}
+	c.manager = session.NewManager(vc)
 
 	password, err := s.cfg.Password()
 	if err != nil {
-		return &next, fmt.Errorf("read vcenter password: %w", err)
+		return nil, fmt.Errorf("read vcenter password: %w", err)
 	}
-	if err := next.manager.Login(ctx, url.UserPassword(s.cfg.Username, password)); err != nil {
-		return &next, fmt.Errorf("login to vcenter as %s: %w", s.cfg.Username, translate(err))
+	if err := c.manager.Login(ctx, url.UserPassword(s.cfg.Username, password)); err != nil {
+		return nil, fmt.Errorf("login to vcenter as %s: %w", s.cfg.Username, translate(err))
 	}
-	if next.sms == nil {
-		sms, err := NewClient(ctx, next.vim)
-		if err != nil {
-			return &next, err
-		}
-		next.sms = sms
+	if c.sms, err = NewClient(ctx, vc); err != nil {
+		return c, err
 	}
-	return &next, nil
+	return c, nil
 }
 
-// sendKeepAlive is the keep-alive call: cheap, and ended by Close.
-func (s *Session) sendKeepAlive() error {
-	ctx, cancel := context.WithTimeout(s.base, s.cfg.RequestTimeout)
-	defer cancel()
-	_, err := methods.GetCurrentTime(ctx, s.soap)
+// logout ends c's session on vCenter, best effort, and stops its keep-alive.
+func (c *conn) logout(ctx context.Context) error {
+	err := c.manager.Logout(ctx)
+	if c.keepalive != nil {
+		c.keepalive.Stop()
+	}
+	if err = translate(err); isSessionGone(err) {
+		return nil
+	}
 	return err
 }

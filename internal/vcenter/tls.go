@@ -111,11 +111,21 @@ func configureTransport(c *soap.Client, v *certVerifier, dialTimeout, requestTim
 	t.TLSClientConfig = cfg
 	t.DialContext = nd.DialContext
 	t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 		defer cancel()
 		d := &tls.Dialer{NetDialer: nd, Config: cfg.Clone()}
-		return d.DialContext(ctx, network, addr)
+		conn, err := d.DialContext(dctx, network, addr)
+		if err != nil && ctx.Err() == nil && dctx.Err() != nil {
+			// Our own bound, not the caller's deadline: vCenter is unreachable.
+			return nil, &unreachableError{err: fmt.Errorf("no TLS connection to %s within %s", addr, dialTimeout)}
+		}
+		return conn, err
 	}
 	t.TLSHandshakeTimeout = dialTimeout
 	t.ResponseHeaderTimeout = requestTimeout
+	// Keep enough connections for concurrent callers to reuse rather than
+	// paying a TLS handshake per call (net/http keeps 2 by default).
+	t.MaxIdleConnsPerHost = maxIdleConnsPerHost
 }
+
+const maxIdleConnsPerHost = 32
