@@ -258,6 +258,10 @@ func (p *poller) run() {
 		}
 
 		info, err := p.poll()
+		if err != nil && h.ctx.Err() != nil {
+			p.finish(event{err: shuttingDown(p.key.vcenter, p.key.resource())}, nil)
+			return
+		}
 		if err != nil {
 			if failingSince.IsZero() {
 				failingSince = time.Now()
