@@ -33,6 +33,10 @@ type Config struct {
 	LogFormat          string
 	LogLevel           string
 
+	// SecurityConfig holds TLS, caller authentication and per-caller
+	// limits (see auth.go).
+	SecurityConfig
+
 	// onListen, when set (by tests), is told the bound addresses.
 	onListen func(grpcAddr, httpAddr net.Addr)
 	// logOutput, when set (by tests), receives the logs instead of stderr.
@@ -80,6 +84,8 @@ func loadConfig(args []string, lookup func(string) (string, bool)) (Config, erro
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a graceful shutdown may take")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: json, text, or auto (text on a terminal, else json)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
+
+	cfg.SecurityConfig.addFlags(fs)
 
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("%w (run with -h for the flags)", err)
@@ -140,6 +146,7 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("--cors-allowed-origins %q: an origin is scheme://host[:port] or *", o))
 		}
 	}
+	errs = append(errs, c.SecurityConfig.validate(c.VCenterURL != "")...)
 	if c.VCenterURL == "" {
 		return errors.Join(errs...)
 	}

@@ -64,6 +64,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis n
 	}
 	defer closeUpstream()
 
+	sec, err := newSecurity(ctx, cfg, log)
+	if err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		return err
+	}
+
 	svc, err := service.New(service.Options{
 		VCenters:         map[string]service.Upstream{defaultVCenter: up},
 		TaskPollInterval: cfg.TaskPollInterval,
@@ -76,6 +83,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis n
 	grpcServer := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(requestIDUnary(log)),
 		grpc.ChainStreamInterceptor(requestIDStream(log)),
+		sec.grpcCredentials(),
+		sec.unaryInterceptors(),
+		sec.streamInterceptors(),
+		grpc.ConnectionTimeout(grpcConnectionTimeout),
+		grpc.MaxRecvMsgSize(maxBodyBytes),
+		grpc.MaxHeaderListSize(maxGRPCHeaderBytes),
 	)
 	svc.Register(grpcServer)
 	healthServer := health.NewServer()
@@ -88,6 +101,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis n
 	conn, err := grpc.NewClient("passthrough:///vasagw-inprocess",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return inproc.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		sec.sealUnary(),
+		sec.sealStream(),
 	)
 	if err != nil {
 		return fmt.Errorf("in-process gRPC client: %w", err)

@@ -89,8 +89,15 @@ func NewClient(ctx context.Context, c *vim25.Client) (*Client, error) {
 	return client, nil
 }
 
-// RoundTrip dispatches to the RoundTripper field.
-func (c *Client) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
+// RoundTrip dispatches to the RoundTripper field. An answer so malformed
+// that decoding it panics becomes an error: what vCenter (or whatever
+// answers in its place) sends must not crash the gateway.
+func (c *Client) RoundTrip(ctx context.Context, req, res soap.HasFault) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed sms answer: %v", r)
+		}
+	}()
 	return c.RoundTripper.RoundTrip(ctx, req, res)
 }
 
