@@ -82,6 +82,11 @@ func startGateway(t testing.TB, flags ...string) *gateway {
 		"--vcenter-ca-file=" + sim.CAFile,
 		"--task-poll-interval=100ms",
 		"--log-level=debug",
+		// The tests call the gateway without credentials, so all of their
+		// callers are one "anonymous" caller to the per-caller limits;
+		// auth_test.go covers authentication and the limits.
+		"--insecure-allow-unauthenticated",
+		"--reconnect-rate=0",
 	}, flags...)
 	cfg, err := loadConfig(args, mapLookup(map[string]string{"VASAGW_VCENTER_PASSWORD": sim.Password}))
 	if err != nil {

@@ -113,8 +113,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis n
 		return err
 	}
 	httpServer := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           sec.restHandler(handler),
+		ReadHeaderTimeout: sec.readHeader,
 		ReadTimeout:       30 * time.Second,
 		// No WriteTimeout: task streams stay open for as long as the task
 		// runs; they carry keepalives and end on shutdown.
@@ -125,9 +125,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis n
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serveGRPC(grpcServer, grpcLis, "grpc") })
-	g.Go(func() error { return serveGRPC(grpcServer, inproc, "in-process") })
+	g.Go(func() error { return serveGRPC(grpcServer, inProcessListener{inproc}, "in-process") })
 	g.Go(func() error {
-		if err := httpServer.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+		if err := httpServer.Serve(sec.httpListener(httpLis)); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve http: %w", err)
 		}
 		return nil

@@ -1,0 +1,383 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
+	"github.com/vasagw/vasagw/internal/auth"
+)
+
+// SecurityConfig is the part of [Config] that decides who may call the
+// gateway: TLS for both listeners, client certificates (mTLS), bearer
+// tokens, the role policy, and per-caller limits.
+type SecurityConfig struct {
+	TLSCertFile    string
+	TLSKeyFile     string
+	ClientCAFile   string
+	JWKSFile       string
+	OIDCIssuerURL  string
+	JWTIssuer      string
+	JWTAudience    string
+	JWTAlgorithms  listFlag
+	AuthPolicyFile string
+	// InsecureAllowUnauthenticated lets a gateway in front of a real
+	// vCenter start without caller authentication.
+	InsecureAllowUnauthenticated bool
+	// MaxStreamsPerCaller caps a caller's open WatchTask streams; 0 means
+	// no cap.
+	MaxStreamsPerCaller int
+	// ReconnectRate limits each caller's ReconnectProvider calls; zero
+	// means no limit.
+	ReconnectRate callerRate
+
+	// readHeaderTimeout, when set (by tests), replaces the REST server's
+	// header timeout.
+	readHeaderTimeout time.Duration
+	// oidcHTTPClient, when set (by tests), is used for OIDC discovery.
+	oidcHTTPClient *http.Client
+}
+
+// defaultReadHeaderTimeout bounds how long a REST client may take to send
+// its request headers (Slowloris).
+const defaultReadHeaderTimeout = 10 * time.Second
+
+// maxGRPCHeaderBytes bounds a gRPC request's metadata, as the REST
+// server's MaxHeaderBytes bounds HTTP headers (with room for the sealed
+// caller the REST facade adds).
+const maxGRPCHeaderBytes = 256 << 10
+
+// grpcConnectionTimeout bounds a gRPC client's TLS and HTTP/2 handshake.
+const grpcConnectionTimeout = 10 * time.Second
+
+// addFlags registers the security flags, with their defaults.
+func (c *SecurityConfig) addFlags(fs *flag.FlagSet) {
+	c.JWTAlgorithms = listFlag(auth.DefaultAlgorithms)
+	c.MaxStreamsPerCaller = 32
+	c.ReconnectRate = callerRate{n: 10, per: time.Minute}
+	fs.StringVar(&c.TLSCertFile, "tls-cert-file", "", "PEM certificate (chain) served on the gRPC and REST listeners; re-read when it changes (empty: plaintext)")
+	fs.StringVar(&c.TLSKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
+	fs.StringVar(&c.ClientCAFile, "client-ca-file", "", "PEM bundle of CAs whose client certificates authenticate callers (mutual TLS)")
+	fs.StringVar(&c.JWKSFile, "jwks-file", "", "JSON Web Key Set file of the keys that sign bearer tokens; re-read when it changes")
+	fs.StringVar(&c.OIDCIssuerURL, "oidc-issuer-url", "", "OpenID Connect issuer whose discovery document names the token signing keys")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "iss a bearer token must carry (default: --oidc-issuer-url)")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "aud a bearer token must carry")
+	fs.Var(&c.JWTAlgorithms, "jwt-algorithms", "comma-separated JWS algorithms accepted: "+strings.Join(auth.AllowedAlgorithms, ", "))
+	fs.StringVar(&c.AuthPolicyFile, "auth-policy-file", "", "YAML or JSON file mapping token claims and certificate names to the roles viewer and operator")
+	fs.BoolVar(&c.InsecureAllowUnauthenticated, "insecure-allow-unauthenticated", false, "serve a real vCenter without caller authentication: anyone who reaches the gateway may reconnect providers (unsafe)")
+	fs.IntVar(&c.MaxStreamsPerCaller, "max-streams-per-caller", c.MaxStreamsPerCaller, "most task watch streams one caller may hold open (0: no cap)")
+	fs.Var(&c.ReconnectRate, "reconnect-rate", "ReconnectProvider calls allowed per caller, as N/s, N/m, N/h or N/<duration> (0: no limit)")
+}
+
+// callerAuthentication reports whether callers must authenticate.
+func (c SecurityConfig) callerAuthentication() bool {
+	return c.ClientCAFile != "" || c.tokens()
+}
+
+func (c SecurityConfig) tokens() bool { return c.JWKSFile != "" || c.OIDCIssuerURL != "" }
+
+// errNoCallerAuthentication refuses to put an open gateway in front of a
+// real vCenter.
+var errNoCallerAuthentication = errors.New("--vcenter-url: refusing to serve a real vCenter without caller authentication: " +
+	"configure --client-ca-file and/or --jwks-file or --oidc-issuer-url with --auth-policy-file, " +
+	"or pass --insecure-allow-unauthenticated to accept anyone who can reach the gateway")
+
+// validate checks the security flags; realVCenter is true with
+// --vcenter-url.
+func (c SecurityConfig) validate(realVCenter bool) []error {
+	var errs []error
+	exists := func(flagName, path string) {
+		if path == "" {
+			return
+		}
+		if _, err := os.Stat(path); err != nil {
+			errs = append(errs, fmt.Errorf("--%s: %v", flagName, err))
+		}
+	}
+	exists("tls-cert-file", c.TLSCertFile)
+	exists("tls-key-file", c.TLSKeyFile)
+	exists("client-ca-file", c.ClientCAFile)
+	exists("jwks-file", c.JWKSFile)
+	exists("auth-policy-file", c.AuthPolicyFile)
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("--tls-cert-file and --tls-key-file: give both or neither"))
+	}
+	if c.ClientCAFile != "" && c.TLSCertFile == "" {
+		errs = append(errs, errors.New("--client-ca-file: needs --tls-cert-file and --tls-key-file (client certificates are checked in the TLS handshake)"))
+	}
+	if c.JWKSFile != "" && c.OIDCIssuerURL != "" {
+		errs = append(errs, errors.New("--jwks-file and --oidc-issuer-url: give one source of token keys, not both"))
+	}
+	if c.OIDCIssuerURL != "" {
+		if u, err := url.Parse(c.OIDCIssuerURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--oidc-issuer-url %q: must be an https:// URL", c.OIDCIssuerURL))
+		}
+		if c.JWTIssuer != "" && c.JWTIssuer != c.OIDCIssuerURL {
+			errs = append(errs, errors.New("--jwt-issuer: must equal --oidc-issuer-url, which OpenID Connect makes the issuer (or be left out)"))
+		}
+	}
+	if c.tokens() {
+		if c.JWTAudience == "" {
+			errs = append(errs, errors.New("--jwt-audience: required with bearer tokens (a token for another service must not pass)"))
+		}
+		if c.JWKSFile != "" && c.JWTIssuer == "" {
+			errs = append(errs, errors.New("--jwt-issuer: required with --jwks-file"))
+		}
+	} else if c.JWTIssuer != "" || c.JWTAudience != "" {
+		errs = append(errs, errors.New("--jwt-issuer and --jwt-audience: need --jwks-file or --oidc-issuer-url"))
+	}
+	for _, a := range c.JWTAlgorithms {
+		if !containsString(auth.AllowedAlgorithms, a) {
+			errs = append(errs, fmt.Errorf("--jwt-algorithms: %q is not allowed; choose from %s (never none or HMAC)", a, strings.Join(auth.AllowedAlgorithms, ", ")))
+		}
+	}
+	if len(c.JWTAlgorithms) == 0 {
+		errs = append(errs, errors.New("--jwt-algorithms: name at least one algorithm"))
+	}
+	switch {
+	case c.callerAuthentication() && c.AuthPolicyFile == "":
+		errs = append(errs, errors.New("--auth-policy-file: required with caller authentication (without it no caller holds a role)"))
+	case !c.callerAuthentication() && c.AuthPolicyFile != "":
+		errs = append(errs, errors.New("--auth-policy-file: needs --client-ca-file, --jwks-file or --oidc-issuer-url"))
+	}
+	if c.InsecureAllowUnauthenticated && c.callerAuthentication() {
+		errs = append(errs, errors.New("--insecure-allow-unauthenticated: cannot be combined with caller authentication"))
+	}
+	if realVCenter && !c.callerAuthentication() && !c.InsecureAllowUnauthenticated {
+		errs = append(errs, errNoCallerAuthentication)
+	}
+	if c.MaxStreamsPerCaller < 0 {
+		errs = append(errs, fmt.Errorf("--max-streams-per-caller %d: must not be negative", c.MaxStreamsPerCaller))
+	}
+	return errs
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// methodRoles is the authorization table: the role each API method needs,
+// after vSphere's privileges for the same operations. A method missing
+// here is refused to everyone once callers authenticate.
+func methodRoles() map[string]auth.Role {
+	return map[string]auth.Role{
+		vasagwv1.VasaProviderService_ListVasaProviders_FullMethodName: auth.RoleViewer,   // StorageViews.View
+		vasagwv1.VasaProviderService_GetVasaProvider_FullMethodName:   auth.RoleViewer,   // StorageViews.View
+		vasagwv1.VasaProviderService_ReconnectProvider_FullMethodName: auth.RoleOperator, // StorageViews.ConfigureService
+		vasagwv1.TaskService_GetTask_FullMethodName:                   auth.RoleViewer,   // StorageViews.View
+		vasagwv1.TaskService_WatchTask_FullMethodName:                 auth.RoleViewer,   // StorageViews.View
+	}
+}
+
+// publicMethods need no credentials: health checks (load balancers and
+// probes have none), and server reflection, which describes only the
+// public API that the proto files and OpenAPI document already publish.
+var publicMethods = []string{
+	"/grpc.health.v1.Health/",
+	"/grpc.reflection.v1.ServerReflection/",
+	"/grpc.reflection.v1alpha.ServerReflection/",
+}
+
+// security is the gateway's caller-facing protection, built from
+// [SecurityConfig]: TLS, authentication and authorization, and limits.
+type security struct {
+	tlsConfig   *tls.Config // nil: plaintext
+	authn       *auth.Authenticator
+	sealer      *auth.Sealer
+	interceptor *auth.Interceptor
+	limits      *callerLimits
+	readHeader  time.Duration
+}
+
+// newSecurity builds the protection cfg asks for. ctx bounds the life of
+// OpenID Connect key fetches.
+func newSecurity(ctx context.Context, cfg Config, log *slog.Logger) (*security, error) {
+	sc := cfg.SecurityConfig
+	if errs := sc.validate(cfg.VCenterURL != ""); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	s := &security{limits: newCallerLimits(sc.MaxStreamsPerCaller, sc.ReconnectRate, log), readHeader: sc.readHeaderTimeout}
+	if s.readHeader <= 0 {
+		s.readHeader = defaultReadHeaderTimeout
+	}
+	var err error
+	if sc.TLSCertFile != "" {
+		if s.tlsConfig, err = newTLSConfig(sc, log); err != nil {
+			return nil, err
+		}
+	}
+	if s.sealer, err = auth.NewSealer(); err != nil {
+		return nil, err
+	}
+	if sc.callerAuthentication() {
+		if s.authn, err = newAuthenticator(ctx, sc, log); err != nil {
+			return nil, err
+		}
+	}
+	s.interceptor, err = auth.NewInterceptor(auth.InterceptorOptions{
+		Authenticator: s.authn,
+		Methods:       methodRoles(),
+		Public:        publicMethods,
+		Forwarded:     isInProcess,
+		Sealer:        s.sealer,
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case s.authn != nil && s.tlsConfig == nil && sc.tokens():
+		log.Warn("bearer tokens are accepted over plaintext: terminate TLS in front of the gateway or set --tls-cert-file")
+	case s.authn == nil && cfg.VCenterURL != "":
+		log.Warn("--insecure-allow-unauthenticated: callers are not authenticated; anyone who can reach the gateway may reconnect storage providers")
+	case s.authn == nil:
+		log.Info("callers are not authenticated (embedded simulator)")
+	}
+	return s, nil
+}
+
+func newAuthenticator(ctx context.Context, sc SecurityConfig, log *slog.Logger) (*auth.Authenticator, error) {
+	policy, err := auth.LoadPolicy(sc.AuthPolicyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--auth-policy-file: %w", err)
+	}
+	opts := auth.AuthenticatorOptions{Policy: policy, Certificates: sc.ClientCAFile != "", Logger: log}
+	if sc.tokens() {
+		opts.Tokens, err = auth.NewTokenVerifier(ctx, auth.TokenConfig{
+			Issuer:       sc.JWTIssuer,
+			Audience:     sc.JWTAudience,
+			Algorithms:   sc.JWTAlgorithms,
+			JWKSFile:     sc.JWKSFile,
+			DiscoveryURL: sc.OIDCIssuerURL,
+			HTTPClient:   sc.oidcHTTPClient,
+			Logger:       log,
+		})
+		if err != nil {
+			flagName := "--jwks-file"
+			if sc.OIDCIssuerURL != "" {
+				flagName = "--oidc-issuer-url"
+			}
+			return nil, fmt.Errorf("%s: %w", flagName, err)
+		}
+	}
+	return auth.NewAuthenticator(opts)
+}
+
+// grpcCredentials returns the gRPC server's transport credentials: TLS
+// (or plaintext) for network callers, and none for the REST facade's
+// in-process connection, which it marks so that [isInProcess] knows it.
+func (s *security) grpcCredentials() grpc.ServerOption {
+	return grpc.Creds(newServerCredentials(s.tlsConfig))
+}
+
+// unaryInterceptors authenticate and authorize, then apply the rate limit.
+func (s *security) unaryInterceptors() grpc.ServerOption {
+	return grpc.ChainUnaryInterceptor(s.interceptor.Unary(), s.limits.unary())
+}
+
+// streamInterceptors authenticate and authorize, then cap streams.
+func (s *security) streamInterceptors() grpc.ServerOption {
+	return grpc.ChainStreamInterceptor(s.interceptor.Stream(), s.limits.stream())
+}
+
+// restAuthKey carries a REST request's authentication outcome from
+// [security.restHandler] to the in-process gRPC client interceptors.
+type restAuthKey struct{}
+
+type restAuth struct {
+	caller *auth.Caller
+	err    error
+}
+
+// restHandler authenticates REST callers.
+//
+// Why here and how the result travels: only the HTTP server sees a REST
+// caller's client certificate; the gRPC call that grpc-gateway makes for it
+// runs over the in-process connection, whose peer is the gateway itself.
+// So the HTTP layer authenticates (certificate and bearer token alike,
+// with the same Authenticator the gRPC server uses) and does not refuse:
+// it hands the outcome, caller or refusal, to the gRPC server, whose
+// interceptor refuses or authorizes exactly as for a gRPC caller. Errors
+// are then rendered by grpc-gateway's error handler inside the CORS
+// wrapper, so a browser portal can read a 401 and refresh its token.
+//
+// The outcome rides in metadata sealed with a per-process random HMAC key
+// ([auth.Sealer]), and the gRPC server trusts it only on a connection
+// accepted from the in-process listener (the handshake marks those, see
+// [isInProcess]); the client interceptor also drops any value of that key
+// before adding its own. A REST caller can smuggle metadata through
+// grpc-gateway's Grpc-Metadata- headers and a gRPC caller can send any
+// metadata it likes, but neither can produce a valid seal, and the seal
+// is not even read on a network connection.
+func (s *security) restHandler(next http.Handler) http.Handler {
+	if s.authn == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		creds := auth.Credentials{Authorization: r.Header.Values("Authorization")}
+		if r.TLS != nil {
+			creds.VerifiedChains = r.TLS.VerifiedChains
+		}
+		caller, err := s.authn.Authenticate(r.Context(), creds)
+		ctx := context.WithValue(r.Context(), restAuthKey{}, restAuth{caller: caller, err: err})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// sealUnary seals the REST caller's authentication into each unary call
+// on the in-process connection.
+func (s *security) sealUnary() grpc.DialOption {
+	return grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		return invoker(s.seal(ctx), method, req, reply, cc, opts...)
+	})
+}
+
+// sealStream seals the REST caller's authentication into each stream on
+// the in-process connection.
+func (s *security) sealStream() grpc.DialOption {
+	return grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		return streamer(s.seal(ctx), desc, cc, method, opts...)
+	})
+}
+
+// seal replaces any forwarded-identity metadata in ctx with the sealed
+// outcome of the REST caller's authentication, or with nothing, which
+// the gRPC server refuses.
+func (s *security) seal(ctx context.Context) context.Context {
+	md, _ := metadata.FromOutgoingContext(ctx)
+	md = md.Copy()
+	md.Delete(auth.ForwardedMetadataKey)
+	if ra, ok := ctx.Value(restAuthKey{}).(restAuth); ok {
+		if v, err := s.sealer.Seal(ra.caller, ra.err); err == nil {
+			md.Set(auth.ForwardedMetadataKey, v)
+		}
+	}
+	return metadata.NewOutgoingContext(ctx, md)
+}
+
+// listFlag is a comma-separated list flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	*l = splitList(s)
+	return nil
+}
