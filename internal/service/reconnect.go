@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
+	"github.com/vasagw/vasagw/internal/auth"
 	"github.com/vasagw/vasagw/internal/vcenter"
 )
 
@@ -217,10 +218,13 @@ func (s *Service) taskSnapshot(ctx context.Context, up Upstream, vcenterID, task
 	return t, nil
 }
 
-// audit writes the one audit line per ReconnectProvider call.
+// audit writes the one audit line per ReconnectProvider call, naming the
+// caller the auth interceptor established.
 func (s *Service) audit(ctx context.Context, provider, taskID, requestID, outcome string) {
+	caller, _ := auth.CallerFrom(ctx)
 	s.log.InfoContext(ctx, "audit: reconnect provider",
 		"audit", true,
+		"caller", caller.String(),
 		"provider", provider,
 		"task", taskID,
 		"reconnect_request_id", requestID,
