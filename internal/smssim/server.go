@@ -32,9 +32,11 @@ const (
 	DefaultPassword = "pass"
 )
 
-// modelMu serialises vcsim model creation: Model.Create appends to a
-// package-level variable of govmomi's simulator (EvalLicense.Properties in
-// LicenseManager.init), so two Servers starting in parallel would race.
+// modelMu serialises vcsim model creation and server start: Model.Create
+// appends to a package-level variable of govmomi's simulator
+// (EvalLicense.Properties in LicenseManager.init) and Service.NewServer
+// rewrites option values shared by all models, so two Servers starting in
+// parallel would race.
 var modelMu sync.Mutex
 
 // Server runs vcsim (the VPX model) over HTTPS with the SMS endpoint of a
@@ -149,7 +151,11 @@ func Start(opts Options) (*Server, error) {
 	// starts a listener of its own, which we close at once: the Server
 	// serves vcsim's handler on its front listener instead, so that it
 	// alone owns the address and the connections.
+	// NewServer rewrites option values that all vcsim models share, so it
+	// is serialised like Model.Create.
+	modelMu.Lock()
 	backend := svc.NewServer()
+	modelMu.Unlock()
 	backend.Close()
 	s.handler = svc.ServeMux
 	s.tls = svc.TLS
@@ -232,7 +238,9 @@ func (s *Server) Close() {
 	s.closed = true
 	s.mu.Unlock()
 	if s.model != nil && s.model.Service != nil {
+		modelMu.Lock()
 		s.model.Remove()
+		modelMu.Unlock()
 	}
 	if s.dir != "" {
 		_ = os.RemoveAll(s.dir)
