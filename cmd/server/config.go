@@ -32,6 +32,8 @@ type Config struct {
 	ShutdownTimeout    time.Duration
 	LogFormat          string
 	LogLevel           string
+	AdminAddr          string
+	HealthInterval     time.Duration
 
 	// SecurityConfig holds TLS, caller authentication and per-caller
 	// limits (see auth.go).
@@ -41,6 +43,14 @@ type Config struct {
 	onListen func(grpcAddr, httpAddr net.Addr)
 	// logOutput, when set (by tests), receives the logs instead of stderr.
 	logOutput io.Writer
+	// onAdminListen, when set (by tests), is told the admin listener's
+	// address (not called when --admin-addr is empty).
+	onAdminListen func(adminAddr net.Addr)
+	// otelEnv holds the OTEL_* variables that switch tracing on.
+	otelEnv map[string]string
+	// traceExporter, when set (by tests), receives the spans and turns
+	// tracing on.
+	traceExporter spanExporter
 }
 
 // defaultConfig returns the documented defaults.
@@ -48,6 +58,8 @@ func defaultConfig() Config {
 	return Config{
 		GRPCAddr:         ":9090",
 		HTTPAddr:         ":8080",
+		AdminAddr:        ":9091",
+		HealthInterval:   10 * time.Second,
 		TaskPollInterval: time.Second,
 		ShutdownTimeout:  10 * time.Second,
 		LogFormat:        "auto",
@@ -84,6 +96,8 @@ func loadConfig(args []string, lookup func(string) (string, bool)) (Config, erro
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a graceful shutdown may take")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: json, text, or auto (text on a terminal, else json)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", cfg.AdminAddr, "admin listen address for /metrics, /healthz, /readyz and /debug/pprof/ (empty: no admin listener)")
+	fs.DurationVar(&cfg.HealthInterval, "health-interval", cfg.HealthInterval, "how often the vCenter session is checked for gRPC health and /readyz")
 
 	cfg.SecurityConfig.addFlags(fs)
 
@@ -115,6 +129,7 @@ func loadConfig(args []string, lookup func(string) (string, bool)) (Config, erro
 		cfg.VCenterPassword = v
 	}
 	cfg.CORSAllowedOrigins = splitList(*cors)
+	cfg.otelEnv = otelEnv(lookup)
 	return cfg, cfg.validate()
 }
 
@@ -126,6 +141,9 @@ func (c Config) validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: must be positive", c.ShutdownTimeout))
+	}
+	if c.HealthInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--health-interval %s: must be at least 100ms", c.HealthInterval))
 	}
 	switch c.LogFormat {
 	case "json", "text", "auto":

@@ -40,6 +40,8 @@ func newHTTPHandler(ctx context.Context, cfg Config, log *slog.Logger, conn *grp
 		runtime.WithUnescapingMode(runtime.UnescapingModeAllExceptReserved),
 		runtime.WithErrorHandler(errorHandler(log)),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
+		// Labels the REST metrics and spans with the matched route pattern.
+		runtime.WithMiddlewares(gatewayRoute),
 	)
 	if err := vasagwv1.RegisterVasaProviderServiceHandler(ctx, mux, conn); err != nil {
 		return nil, fmt.Errorf("register the REST facade: %w", err)

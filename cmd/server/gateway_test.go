@@ -32,6 +32,7 @@ type gateway struct {
 	sim       *smssim.Server
 	conn      *grpc.ClientConn
 	base      string // http://127.0.0.1:port
+	admin     string // http://127.0.0.1:port of the admin listener
 	providers vasagwv1.VasaProviderServiceClient
 	tasks     vasagwv1.TaskServiceClient
 	logs      *syncBuffer
@@ -102,6 +103,11 @@ func startRun(t testing.TB, cfg Config, g *gateway) {
 	t.Helper()
 	addrs := make(chan [2]net.Addr, 1)
 	cfg.onListen = func(grpcAddr, httpAddr net.Addr) { addrs <- [2]net.Addr{grpcAddr, httpAddr} }
+	adminAddr := make(chan net.Addr, 1)
+	cfg.onAdminListen = func(a net.Addr) { adminAddr <- a }
+	if cfg.AdminAddr == defaultConfig().AdminAddr {
+		cfg.AdminAddr = "127.0.0.1:0" // parallel tests must not share :9091
+	}
 	if g.logs == nil {
 		g.logs = &syncBuffer{}
 	}
@@ -135,6 +141,9 @@ func startRun(t testing.TB, cfg Config, g *gateway) {
 	t.Cleanup(func() { conn.Close() })
 	g.conn = conn
 	g.base = "http://" + a[1].String()
+	if cfg.AdminAddr != "" {
+		g.admin = "http://" + (<-adminAddr).String() // told before onListen
+	}
 	g.providers = vasagwv1.NewVasaProviderServiceClient(conn)
 	g.tasks = vasagwv1.NewTaskServiceClient(conn)
 }

@@ -20,7 +20,6 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
 
-	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
 	"github.com/vasagw/vasagw/internal/service"
 	"github.com/vasagw/vasagw/internal/smssim"
 	"github.com/vasagw/vasagw/internal/vcenter"
@@ -28,9 +27,6 @@ import (
 
 // defaultVCenter is the id of the vCenter configured by flags.
 const defaultVCenter = "default"
-
-// healthInterval is how often the vCenter session is checked for health.
-const healthInterval = 10 * time.Second
 
 // run serves the gateway until ctx is done, then shuts down gracefully.
 func run(ctx context.Context, cfg Config) error {
@@ -48,21 +44,39 @@ func run(ctx context.Context, cfg Config) error {
 		grpcLis.Close()
 		return fmt.Errorf("--http-addr %s: %w", cfg.HTTPAddr, err)
 	}
+	adminLis, err := listenAdmin(cfg)
+	if err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		return err
+	}
 	if cfg.onListen != nil {
 		cfg.onListen(grpcLis.Addr(), httpLis.Addr())
 	}
-	return serve(ctx, cfg, log, grpcLis, httpLis)
+	return serve(ctx, cfg, log, grpcLis, httpLis, adminLis)
 }
 
-// serve runs the gateway on the given listeners until ctx is done.
-func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis net.Listener) error {
-	up, closeUpstream, err := newUpstream(cfg, log)
+// serve runs the gateway on the given listeners until ctx is done. adminLis
+// is nil when --admin-addr is empty.
+func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis, adminLis net.Listener) error {
+	if adminLis != nil {
+		defer adminLis.Close()
+	}
+	op, err := newOps(ctx, cfg, log)
+	if err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		return err
+	}
+	defer op.close()
+	rawUp, closeUpstream, err := newUpstream(cfg, log)
 	if err != nil {
 		grpcLis.Close()
 		httpLis.Close()
 		return err
 	}
 	defer closeUpstream()
+	up := op.instrumentUpstream(rawUp)
 
 	sec, err := newSecurity(ctx, cfg, log)
 	if err != nil {
@@ -80,7 +94,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis n
 		return err
 	}
 
-	grpcServer := grpc.NewServer(
+	op.observeService(svc)
+
+	grpcServer := grpc.NewServer(append(op.grpcServerOptions(),
 		grpc.ChainUnaryInterceptor(requestIDUnary(log)),
 		grpc.ChainStreamInterceptor(requestIDStream(log)),
 		sec.grpcCredentials(),
@@ -89,7 +105,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis n
 		grpc.ConnectionTimeout(grpcConnectionTimeout),
 		grpc.MaxRecvMsgSize(maxBodyBytes),
 		grpc.MaxHeaderListSize(maxGRPCHeaderBytes),
-	)
+	)...)
 	svc.Register(grpcServer)
 	healthServer := health.NewServer()
 	healthpb.RegisterHealthServer(grpcServer, healthServer)
@@ -98,12 +114,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis n
 	// The REST facade reaches the gRPC server over an in-process connection,
 	// so that streaming methods and interceptors work for REST callers too.
 	inproc := bufconn.Listen(1 << 20)
-	conn, err := grpc.NewClient("passthrough:///vasagw-inprocess",
+	conn, err := grpc.NewClient("passthrough:///vasagw-inprocess", append(op.grpcDialOptions(),
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return inproc.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		sec.sealUnary(),
 		sec.sealStream(),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("in-process gRPC client: %w", err)
 	}
@@ -113,7 +129,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis n
 		return err
 	}
 	httpServer := &http.Server{
-		Handler:           sec.restHandler(handler),
+		// Metrics, spans, /readyz and /openapi.json sit outside caller
+		// authentication: probes and scrapes of refused calls still work.
+		Handler:           op.restHandler(sec.restHandler(handler)),
 		ReadHeaderTimeout: sec.readHeader,
 		ReadTimeout:       30 * time.Second,
 		// No WriteTimeout: task streams stay open for as long as the task
@@ -133,9 +151,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis n
 		return nil
 	})
 	g.Go(func() error {
-		watchHealth(gctx, healthServer, up)
+		op.watchHealth(gctx, healthServer, up)
 		return nil
 	})
+	g.Go(func() error { return op.serveAdmin(gctx, adminLis) })
 	log.Info("vasagw serving", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String())
 
 	g.Go(func() error {
@@ -235,36 +254,5 @@ func closeSession(s *vcenter.Session, log *slog.Logger) {
 	defer cancel()
 	if err := s.Close(ctx); err != nil {
 		log.Warn("close the vCenter session", "error", err)
-	}
-}
-
-// watchHealth reports SERVING while the vCenter session works, for the
-// whole server and for each API service.
-func watchHealth(ctx context.Context, h *health.Server, up upstream) {
-	services := []string{"", vasagwv1.VasaProviderService_ServiceDesc.ServiceName, vasagwv1.TaskService_ServiceDesc.ServiceName}
-	set := func(st healthpb.HealthCheckResponse_ServingStatus) {
-		for _, s := range services {
-			h.SetServingStatus(s, st)
-		}
-	}
-	t := time.NewTicker(healthInterval)
-	defer t.Stop()
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := up.Ping(pctx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			set(healthpb.HealthCheckResponse_NOT_SERVING)
-		} else {
-			set(healthpb.HealthCheckResponse_SERVING)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
 }

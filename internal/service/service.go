@@ -124,6 +124,12 @@ func (s *Service) WatchStats() (pollers, subscribers int) {
 	return s.hub.stats()
 }
 
+// Polls reports how many task polls the watch hub has sent upstream, for
+// metrics.
+func (s *Service) Polls() int64 {
+	return s.hub.polls.Load()
+}
+
 // upstream returns the upstream for a vCenter id from a parsed name.
 func (s *Service) upstream(vcenterID, resource string) (Upstream, error) {
 	up, ok := s.opts.VCenters[vcenterID]
