@@ -35,6 +35,10 @@ func run(ctx context.Context, cfg Config) error {
 		out = cfg.logOutput
 	}
 	log := newLogger(cfg, out)
+	// Refuse an insecure configuration before binding or dialling anything.
+	if errs := cfg.SecurityConfig.validate(cfg.VCenterURL != ""); len(errs) > 0 {
+		return errors.Join(errs...)
+	}
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("--grpc-addr %s: %w", cfg.GRPCAddr, err)
