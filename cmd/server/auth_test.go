@@ -943,3 +943,37 @@ type fakeServerStream struct {
 }
 
 func (s fakeServerStream) Context() context.Context { return s.ctx }
+
+// TestSSEWatchIsAuthorized watches a task as Server-Sent Events, which
+// take their own path through the REST facade, as a viewer and as a caller
+// without a role.
+func TestSSEWatchIsAuthorized(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	g := startSecureGateway(t, p, p.tokenFlags()...)
+	ctx := testContext(t)
+	providers := vasagwv1.NewVasaProviderServiceClient(g.grpcConn(t, nil))
+	task, err := providers.ReconnectProvider(withToken(ctx, p.issuer.Token(t, "ops")), &vasagwv1.ReconnectProviderRequest{Name: "vcenters/default/vasaProviders/vp-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/" + strings.ReplaceAll(task.GetName(), ":", "%3A") + ":watch"
+	hc := g.httpClient(t, nil)
+	r, err := g.restCall(t, hc, http.MethodGet, path, "", "Accept", "text/event-stream", "Authorization", "Bearer "+p.issuer.Token(t, "stranger"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRESTRefusal(t, r, http.StatusForbidden, auth.ReasonMissingRole)
+	r, err = g.restCall(t, hc, http.MethodGet, path, "", "Accept", "text/event-stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRESTRefusal(t, r, http.StatusUnauthorized, auth.ReasonUnauthenticated)
+	r, err = g.restCall(t, hc, http.MethodGet, path, "", "Accept", "text/event-stream", "Authorization", "Bearer "+p.issuer.Token(t, "viewer-1", "viewers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.code != http.StatusOK || r.header.Get("Content-Type") != "text/event-stream" || !strings.Contains(string(r.body), "event: task") {
+		t.Errorf("viewer: HTTP %d %s %s", r.code, r.header.Get("Content-Type"), r.body)
+	}
+}
