@@ -77,7 +77,7 @@ func (c *SecurityConfig) addFlags(fs *flag.FlagSet) {
 	fs.Var(&c.JWTAlgorithms, "jwt-algorithms", "comma-separated JWS algorithms accepted: "+strings.Join(auth.AllowedAlgorithms, ", "))
 	fs.StringVar(&c.AuthPolicyFile, "auth-policy-file", "", "YAML or JSON file mapping token claims and certificate names to the roles viewer and operator")
 	fs.BoolVar(&c.InsecureAllowUnauthenticated, "insecure-allow-unauthenticated", false, "serve a real vCenter without caller authentication: anyone who reaches the gateway may reconnect providers (unsafe)")
-	fs.IntVar(&c.MaxStreamsPerCaller, "max-streams-per-caller", c.MaxStreamsPerCaller, "most task watch streams one caller may hold open (0: no cap)")
+	fs.IntVar(&c.MaxStreamsPerCaller, "max-streams-per-caller", c.MaxStreamsPerCaller, "most task watch streams one authenticated caller may hold open (0: no cap; anonymous callers are not capped)")
 	fs.Var(&c.ReconnectRate, "reconnect-rate", "ReconnectProvider calls allowed per caller, as N/s, N/m, N/h or N/<duration> (0: no limit)")
 }
 

@@ -69,12 +69,28 @@ func mapLookup(m map[string]string) func(string) (string, bool) {
 // 127.0.0.1:0 against it, with extra flags appended.
 func startGateway(t testing.TB, flags ...string) *gateway {
 	t.Helper()
-	sim, err := smssim.Start(smssim.Options{})
+	g := startGatewayWith(t, smssim.Options{}, flags...)
+	g.sim.Sim.SetSpeed(8) // vp-2's reconnect takes about half a second
+	return g
+}
+
+// startGatewayWith is startGateway with a simulator built from opts.
+func startGatewayWith(t testing.TB, opts smssim.Options, flags ...string) *gateway {
+	t.Helper()
+	sim, err := smssim.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	sim.Sim.SetSpeed(8) // vp-2's reconnect takes about half a second
+	g := &gateway{sim: sim, logs: &syncBuffer{}}
+	startRun(t, gatewayConfig(t, sim, flags...), g)
+	return g
+}
+
+// gatewayConfig is the configuration of a gateway in front of sim, on
+// 127.0.0.1:0, verifying the simulator's certificate with its CA file.
+func gatewayConfig(t testing.TB, sim *smssim.Server, flags ...string) Config {
+	t.Helper()
 	args := append([]string{
 		"--grpc-addr=127.0.0.1:0",
 		"--http-addr=127.0.0.1:0",
@@ -93,9 +109,7 @@ func startGateway(t testing.TB, flags ...string) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{sim: sim, logs: &syncBuffer{}}
-	startRun(t, cfg, g)
-	return g
+	return cfg
 }
 
 // startRun runs cfg until the test ends and connects g to it.

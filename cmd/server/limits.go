@@ -27,8 +27,10 @@ const maxLimitedCallers = 10_000
 
 // callerLimits holds the per-caller limits: a cap on open streams and a
 // token bucket on ReconnectProvider. Callers are told apart by
-// [auth.Caller.String]; on a gateway without caller authentication they
-// are all "anonymous" and share one budget.
+// [auth.Caller.String]. On a gateway without caller authentication every
+// caller is "anonymous": they share the ReconnectProvider budget, but the
+// stream cap does not apply to them, since one shared cap would let any 32
+// watchers (a portal's open tabs) lock everyone else out of task progress.
 type callerLimits struct {
 	maxStreams int
 	reconnect  callerRate
@@ -105,7 +107,11 @@ func (l *callerLimits) stream() grpc.StreamServerInterceptor {
 		if l.maxStreams == 0 {
 			return handler(srv, ss)
 		}
-		key := callerKey(ss.Context())
+		c, _ := auth.CallerFrom(ss.Context())
+		if c == nil || c.Kind == auth.KindAnonymous {
+			return handler(srv, ss)
+		}
+		key := c.String()
 		if !l.openStream(key) {
 			l.log.WarnContext(ss.Context(), "refused a stream: too many open", "caller", key, "limit", l.maxStreams)
 			return tooManyStreams(l.maxStreams)

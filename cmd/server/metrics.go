@@ -32,6 +32,7 @@ type metrics struct {
 	upstreamRequests *prometheus.CounterVec
 	upstreamDuration *prometheus.HistogramVec
 	vcenterUp        *prometheus.GaugeVec
+	vcenterLogins    *prometheus.CounterVec
 }
 
 // newMetrics returns the collectors, registered with the Go runtime and
@@ -68,12 +69,16 @@ func newMetrics() *metrics {
 			Name: "vasagw_vcenter_up",
 			Help: "1 when the last health check of the vCenter session succeeded, else 0.",
 		}, []string{"vcenter"}),
+		vcenterLogins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vasagw_vcenter_logins_total",
+			Help: "vCenter logins of the shared session (the first and every re-login), by outcome: ok or failed.",
+		}, []string{"vcenter", "outcome"}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.grpc, m.httpRequests, m.httpDuration, m.httpInFlight,
-		m.upstreamRequests, m.upstreamDuration, m.vcenterUp,
+		m.upstreamRequests, m.upstreamDuration, m.vcenterUp, m.vcenterLogins,
 	)
 	return m
 }
@@ -190,4 +195,15 @@ func (m *metrics) instrumentHTTP(next http.Handler) http.Handler {
 			span.SetAttributes(attribute.String("http.route", rt.pattern))
 		}
 	})
+}
+
+// onLogin counts a login of the vCenter session vcenterID.
+func (m *metrics) onLogin(vcenterID string) func(error) {
+	return func(err error) {
+		outcome := "ok"
+		if err != nil {
+			outcome = "failed"
+		}
+		m.vcenterLogins.WithLabelValues(vcenterID, outcome).Inc()
+	}
 }

@@ -579,6 +579,12 @@ func TestSecretsNeverLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	metricsText := func() string { _, _, b := get(t, g.admin+"/metrics"); return b }()
+	logins := scrape(t, g.admin)
+	for _, outcome := range []string{"failed", "ok"} {
+		if n, _ := logins.sum("vasagw_vcenter_logins_total", "vcenter", "default", "outcome", outcome); n < 1 {
+			t.Errorf("vasagw_vcenter_logins_total{outcome=%q} = %v, want at least 1", outcome, n)
+		}
+	}
 	g.stop()
 	if err := g.wait(); err != nil {
 		t.Fatal(err)

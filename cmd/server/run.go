@@ -73,7 +73,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis, 
 		return err
 	}
 	defer op.close()
-	rawUp, closeUpstream, err := newUpstream(cfg, log)
+	rawUp, closeUpstream, err := newUpstream(cfg, log, op.metrics.onLogin(defaultVCenter))
 	if err != nil {
 		grpcLis.Close()
 		httpLis.Close()
@@ -92,6 +92,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis, 
 	svc, err := service.New(service.Options{
 		VCenters:         map[string]service.Upstream{defaultVCenter: up},
 		TaskPollInterval: cfg.TaskPollInterval,
+		WatchLinger:      cfg.watchLinger,
 		Logger:           log,
 	})
 	if err != nil {
@@ -207,7 +208,7 @@ type upstream interface {
 
 // newUpstream returns the session to the configured vCenter, or to an
 // embedded SMS simulator when none is configured.
-func newUpstream(cfg Config, log *slog.Logger) (upstream, func(), error) {
+func newUpstream(cfg Config, log *slog.Logger, onLogin func(error)) (upstream, func(), error) {
 	if cfg.VCenterURL == "" {
 		sim, err := smssim.Start(smssim.Options{})
 		if err != nil {
@@ -220,6 +221,7 @@ func newUpstream(cfg Config, log *slog.Logger) (upstream, func(), error) {
 			Username: sim.Username,
 			Password: func() (string, error) { return pw, nil },
 			CAFile:   sim.CAFile,
+			OnLogin:  onLogin,
 			Logger:   log,
 		})
 		if err != nil {
@@ -245,6 +247,7 @@ func newUpstream(cfg Config, log *slog.Logger) (upstream, func(), error) {
 		CAFile:     cfg.VCenterCAFile,
 		Thumbprint: cfg.VCenterThumbprint,
 		Insecure:   cfg.VCenterInsecure,
+		OnLogin:    onLogin,
 		Logger:     log,
 	})
 	if err != nil {

@@ -54,6 +54,9 @@ type SessionConfig struct {
 	// keeps it from expiring; default [DefaultKeepAlive], negative
 	// disables it (the session then re-logs in when vCenter expired it).
 	KeepAlive time.Duration
+	// OnLogin, when set, is told the outcome of every login attempt (nil
+	// for a success), for metrics. It must not block.
+	OnLogin func(err error)
 	// Logger receives login, re-login and warning records; nil discards.
 	Logger *slog.Logger
 }
@@ -412,6 +415,9 @@ func (s *Session) runLogin(f *loginFlight, prev *conn) {
 	s.mu.Unlock()
 	close(f.done)
 
+	if s.cfg.OnLogin != nil {
+		s.cfg.OnLogin(err)
+	}
 	if err != nil {
 		if c != nil {
 			s.logoutDetached(c)
