@@ -51,6 +51,9 @@ type Config struct {
 	// traceExporter, when set (by tests), receives the spans and turns
 	// tracing on.
 	traceExporter spanExporter
+	// sseKeepalive, when set (by tests), overrides how long an SSE stream
+	// stays silent before a keepalive comment.
+	sseKeepalive time.Duration
 	// watchLinger, when set (by tests), overrides how long a task's poller
 	// outlives its last subscriber.
 	watchLinger time.Duration

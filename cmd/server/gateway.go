@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
+	"github.com/vasagw/vasagw/internal/service"
 )
 
 // maxBodyBytes bounds a REST request body; the API's bodies are tiny.
@@ -49,7 +50,7 @@ func newHTTPHandler(ctx context.Context, cfg Config, log *slog.Logger, conn *grp
 	if err := vasagwv1.RegisterTaskServiceHandler(ctx, mux, conn); err != nil {
 		return nil, fmt.Errorf("register the REST facade: %w", err)
 	}
-	sse := &sseHandler{tasks: vasagwv1.NewTaskServiceClient(conn), marshaler: marshaler, mux: mux, log: log}
+	sse := &sseHandler{tasks: vasagwv1.NewTaskServiceClient(conn), marshaler: marshaler, mux: mux, log: log, keepalive: cfg.sseKeepalive}
 
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -59,6 +60,11 @@ func newHTTPHandler(ctx context.Context, cfg Config, log *slog.Logger, conn *grp
 	root.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && sse.matches(r) {
 			sse.ServeHTTP(w, r)
+			return
+		}
+		if !acceptsJSON(r) {
+			runtime.DefaultHTTPErrorHandler(r.Context(), mux, marshaler, w, r,
+				service.InvalidRequest("Accept", "this API answers application/json (and text/event-stream for task watches)"))
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -127,6 +133,29 @@ func cors(origins []string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// acceptsJSON reports whether the request's Accept header, if any, admits
+// a JSON answer. A caller that asks only for, say, XML gets a clear
+// INVALID_ARGUMENT rather than JSON it said it cannot read.
+func acceptsJSON(r *http.Request) bool {
+	values := r.Header.Values("Accept")
+	if len(values) == 0 {
+		return true
+	}
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			mt, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if strings.Contains(strings.ReplaceAll(params, " ", ""), "q=0") && !strings.Contains(params, "q=0.") {
+				continue // explicitly refused
+			}
+			switch strings.ToLower(strings.TrimSpace(mt)) {
+			case "", "*/*", "application/*", "application/json", "text/event-stream":
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // acceptsEventStream reports whether the request asks for Server-Sent
