@@ -177,11 +177,18 @@ type restResult struct {
 
 func (g *gateway) rest(t testing.TB, method, path, body string, header ...string) restResult {
 	t.Helper()
+	return request(t, method, g.base+path, body, header...)
+}
+
+// request makes one HTTP call with header name/value pairs and reads the
+// whole answer.
+func request(t testing.TB, method, url, body string, header ...string) restResult {
+	t.Helper()
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(testContext(t), method, g.base+path, r)
+	req, err := http.NewRequestWithContext(testContext(t), method, url, r)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,23 +33,8 @@ import (
 // get GETs url and returns the status code and body.
 func get(t testing.TB, url string, header ...string) (int, http.Header, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(testContext(t), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header, string(b)
+	r := request(t, http.MethodGet, url, "", header...)
+	return r.code, r.header, string(r.body)
 }
 
 // waitHealth reads the gRPC health Watch stream of service until it

@@ -44,24 +44,6 @@ const benchGatewayEnv = "VASAGW_BENCH_GATEWAY"
 // benchReadyPrefix starts the child's line that says where it listens.
 const benchReadyPrefix = "VASAGW_BENCH_READY "
 
-// benchClock is a simulator clock that moves only when told.
-type benchClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *benchClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *benchClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // benchAddrs is what the child tells the benchmark.
 type benchAddrs struct {
 	GRPC    string `json:"grpc"`
@@ -85,7 +67,7 @@ func TestBenchGatewayProcess(t *testing.T) {
 	if interval == "" {
 		t.Skip("the gateway process of the watch benchmarks; runs only when they start it")
 	}
-	clock := &benchClock{t: time.Now()}
+	clock := newFakeClock()
 	g := startGatewayWith(t, smssim.Options{Now: clock.Now},
 		"--task-poll-interval="+interval,
 		"--max-streams-per-caller=0", // 10,000 anonymous watchers are one caller
@@ -494,7 +476,7 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 //
 //	go test -run='^$' -bench=BenchmarkUpstreamTaskPoll ./cmd/server/
 func BenchmarkUpstreamTaskPoll(b *testing.B) {
-	clock := &benchClock{t: time.Now()}
+	clock := newFakeClock()
 	sim, err := smssim.Start(smssim.Options{Now: clock.Now})
 	if err != nil {
 		b.Fatal(err)
