@@ -1,15 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -83,95 +84,118 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-
-	seq := lastEventID(r)
-	bw := bufio.NewWriter(w)
-	send := func(event string, data []byte) error {
-		seq++
-		bw.WriteString("event: " + event + "\n")
-		bw.WriteString("id: " + strconv.FormatUint(seq, 10) + "\n")
-		for _, line := range bytes.Split(data, []byte("\n")) {
-			bw.WriteString("data: ")
-			bw.Write(line)
-			bw.WriteString("\n")
-		}
-		bw.WriteString("\n")
-		if err := bw.Flush(); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
+	out := &sseWriter{w: w, rc: http.NewResponseController(w), seq: lastEventID(r)}
+	defer out.close()
 	sendTask := func(t *vasagwv1.Task) error {
 		b, err := h.marshaler.Marshal(t)
 		if err != nil {
 			return err
 		}
-		return send("task", b)
+		return out.event("task", b)
 	}
-
-	type recv struct {
-		t   *vasagwv1.Task
-		err error
-	}
-	next := make(chan recv)
-	go func() {
-		for {
-			t, err := stream.Recv()
-			select {
-			case next <- recv{t, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-
-	if err := sendTask(first); err != nil {
-		return
-	}
-	if terminalState(first) {
+	if err := sendTask(first); err != nil || terminalState(first) {
 		return
 	}
 	keepalive := h.keepalive
 	if keepalive <= 0 {
 		keepalive = sseKeepalive
 	}
-	tick := time.NewTicker(keepalive)
-	defer tick.Stop()
+	// The keepalive runs on a timer, not a goroutine: an idle watcher holds
+	// no goroutine beyond this handler's, which waits in Recv. A failed
+	// write cancels the stream, which ends that Recv.
+	out.startKeepalive(keepalive, cancel)
 	for {
-		select {
-		case <-ctx.Done():
+		t, err := stream.Recv()
+		if errors.Is(err, io.EOF) || ctx.Err() != nil {
 			return
-		case <-tick.C:
-			if _, err := io.WriteString(bw, ": keepalive\n\n"); err != nil {
-				return
-			}
-			if bw.Flush() != nil || rc.Flush() != nil {
-				return
-			}
-		case m := <-next:
-			if m.err != nil {
-				if errors.Is(m.err, io.EOF) {
-					return
-				}
-				st := status.Convert(m.err)
-				b, err := h.marshaler.Marshal(st.Proto())
-				if err == nil {
-					_ = send("error", b)
-				}
-				return
-			}
-			if err := sendTask(m.t); err != nil {
-				return
-			}
-			if terminalState(m.t) {
-				return
-			}
-			tick.Reset(keepalive)
 		}
+		if err != nil {
+			b, merr := h.marshaler.Marshal(status.Convert(err).Proto())
+			if merr == nil {
+				_ = out.event("error", b)
+			}
+			return
+		}
+		if err := sendTask(t); err != nil || terminalState(t) {
+			return
+		}
+	}
+}
+
+// sseWriter writes the frames of one SSE stream. Events and keepalive
+// comments come from two places (the stream and a timer), so writes are
+// serialised, and nothing is written once the handler has returned.
+type sseWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+
+	mu      sync.Mutex
+	seq     uint64
+	closed  bool
+	every   time.Duration
+	timer   *time.Timer
+	onError func()
+}
+
+// event writes one `event:`/`id:`/`data:` frame and flushes it.
+func (s *sseWriter) event(name string, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return net.ErrClosed
+	}
+	s.seq++
+	var b bytes.Buffer
+	b.Grow(len(data) + 64)
+	b.WriteString("event: " + name + "\nid: " + strconv.FormatUint(s.seq, 10) + "\n")
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		b.WriteString("data: ")
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	if s.timer != nil {
+		s.timer.Reset(s.every)
+	}
+	return s.writeLocked(b.Bytes())
+}
+
+// startKeepalive sends a `: keepalive` comment after every interval of
+// silence; a failed write calls onError.
+func (s *sseWriter) startKeepalive(every time.Duration, onError func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.every, s.onError = every, onError
+	s.timer = time.AfterFunc(every, s.keepalive)
+}
+
+func (s *sseWriter) keepalive() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if err := s.writeLocked([]byte(": keepalive\n\n")); err != nil {
+		s.onError()
+		return
+	}
+	s.timer.Reset(s.every)
+}
+
+func (s *sseWriter) writeLocked(b []byte) error {
+	if _, err := s.w.Write(b); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+// close stops the keepalive; the ResponseWriter is not touched after it.
+func (s *sseWriter) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
 	}
 }
 
