@@ -116,8 +116,8 @@ func (o *vasaProvider) VasaProviderSyncTask(ctx *simulator.Context, req *smstype
 	o.sim.mu.Lock()
 	defer o.sim.mu.Unlock()
 	o.sim.settle()
-	for _, t := range o.sim.tasks {
-		if t.kind == taskSync && t.provider == o.Value && !t.settled {
+	for _, t := range o.sim.pending {
+		if t.kind == taskSync && t.provider == o.Value {
 			msg := fmt.Sprintf("A sync operation is already in progress for VASA provider %s.", o.sim.providers[o.Value].Info.Name)
 			body.Fault_ = simulator.Fault(msg, &smstypes.SyncInProgress{ProviderSyncFailed: smstypes.ProviderSyncFailed{MethodFault: vimtypes.MethodFault{
 				FaultMessage: []vimtypes.LocalizableMessage{{Key: "com.vmware.vim.sms.provider.sync.inProgress", Message: msg}},
