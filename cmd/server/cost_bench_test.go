@@ -23,6 +23,7 @@ import (
 	smstypes "github.com/vmware/govmomi/sms/types"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
 	"github.com/vasagw/vasagw/internal/smssim"
@@ -82,6 +83,7 @@ type costBench struct {
 	floor     *vcenter.Session
 	providers vasagwv1.VasaProviderServiceClient
 	tasks     vasagwv1.TaskServiceClient
+	health    healthpb.HealthClient
 	http      *http.Client
 	base      string // REST base URL
 	admin     string // admin listener base URL
@@ -129,6 +131,13 @@ func (b *costBench) call(op, variant string) func(context.Context) error {
 			_, err := b.providers.ReconnectProvider(ctx, &vasagwv1.ReconnectProviderRequest{Name: vc + "vasaProviders/" + b.nextProvider()})
 			return err
 		}
+	case "Health/grpc":
+		return func(ctx context.Context) error {
+			_, err := b.health.Check(ctx, &healthpb.HealthCheckRequest{})
+			return err
+		}
+	case "Health/rest":
+		return func(ctx context.Context) error { return b.rest(ctx, http.MethodGet, "/healthz") }
 	case "ReconnectProvider/rest":
 		return func(ctx context.Context) error {
 			return b.rest(ctx, http.MethodPost, "/v1/"+vc+"vasaProviders/"+b.nextProvider()+":reconnect")
@@ -224,6 +233,13 @@ func TestCostReport(t *testing.T) {
 					}
 					i++
 				}
+			}
+			// The fixed cost of a call that makes no upstream call at all:
+			// the gRPC health check and the REST listener's /healthz.
+			for _, v := range []string{"grpc", "rest"} {
+				res := measureCost(ctx, b.call("Health", v), 1, cell/2)
+				res.Op, res.Variant, res.Concurrency, res.Round = "Health", v, 1, r
+				cells = append(cells, res)
 			}
 			t.Logf("round %d of %d done", r+1, rounds)
 		}
@@ -378,6 +394,7 @@ func startCostBench(t *testing.T) *costBench {
 		t.Cleanup(func() { conn.Close() })
 		b.providers = vasagwv1.NewVasaProviderServiceClient(conn)
 		b.tasks = vasagwv1.NewTaskServiceClient(conn)
+		b.health = healthpb.NewHealthClient(conn)
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 256 // one kept-alive connection per concurrent caller
 		b.http = &http.Client{Transport: tr}
@@ -534,6 +551,21 @@ func costTable(cells []costCell, concurrency []int, rounds int) string {
 			}
 		}
 	}
+	for _, v := range []string{"grpc", "rest"} {
+		var p50, cpu []float64
+		for r := range rounds {
+			if c, ok := byKey[key{"Health", v, 1, r}]; ok && c.Ops > 0 {
+				p50 = append(p50, float64(c.P50))
+				cpu = append(cpu, float64(c.CPUPerOp))
+			}
+		}
+		what := "gRPC health Check"
+		if v == "rest" {
+			what = "REST GET /healthz"
+		}
+		fmt.Fprintf(&sb, "\nA call that makes no upstream call, %s at concurrency 1: p50 %s µs, CPU %s µs/call.", what, us(median(p50)), us(median(cpu)))
+	}
+	sb.WriteString("\n")
 	return sb.String()
 }
 
