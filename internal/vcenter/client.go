@@ -79,6 +79,10 @@ func NewClient(ctx context.Context, c *vim25.Client) (*Client, error) {
 	}
 	sc := c.Client.NewServiceClient(Path, Namespace)
 	sc.Cookie = c.SessionCookie // vcSessionCookie header, the vim25 vmware_soap_session value
+	// Record fault answers so that a fault type govmomi does not know keeps
+	// its name (see [faultRecorder]). This wraps only sc's own http.Client;
+	// the *http.Transport and its connections stay shared.
+	sc.Client.Transport = &faultRecorder{base: sc.Client.Transport}
 
 	client := &Client{Client: sc, RoundTripper: sc}
 	ref, err := client.QueryStorageManager(ctx)
@@ -91,12 +95,16 @@ func NewClient(ctx context.Context, c *vim25.Client) (*Client, error) {
 
 // RoundTrip dispatches to the RoundTripper field. An answer so malformed
 // that decoding it panics becomes an error: what vCenter (or whatever
-// answers in its place) sends must not crash the gateway.
+// answers in its place) sends must not crash the gateway. A fault answer
+// is also recorded as read from the wire and attached to the error, for
+// the fault types govmomi cannot decode (see [faultRecorder]).
 func (c *Client) RoundTrip(ctx context.Context, req, res soap.HasFault) (err error) {
+	ctx, slot := withRawFaultSlot(ctx)
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("malformed sms answer: %v", r)
 		}
+		err = withRawFault(err, slot)
 	}()
 	return c.RoundTripper.RoundTrip(ctx, req, res)
 }

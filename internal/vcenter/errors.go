@@ -70,8 +70,11 @@ func (e *UntrustedCertificateError) Unwrap() error { return e.Err }
 // chain and the fault's own scalar properties. No govmomi type leaks out.
 type Fault struct {
 	// TypeName is the vSphere type name without a namespace prefix, e.g.
-	// "InvalidCertificate" or "NotAuthenticated". A fault whose detail could
-	// not be decoded is "MethodFault", the root of every fault type.
+	// "InvalidCertificate" or "NotAuthenticated". A fault of a type govmomi
+	// does not know (a newer vCenter's, a vendor's) keeps the name vCenter
+	// sent, with Supertypes ["MethodFault"], when it came as the SOAP fault
+	// of an SMS call; one whose type cannot be found at all is
+	// "MethodFault", the root of every fault type.
 	TypeName string
 	// Supertypes are the vSphere base types of TypeName, nearest first,
 	// ending with "MethodFault" (for NotAuthenticated: NoPermission,
@@ -438,8 +441,29 @@ func translate(err error) error {
 }
 
 // faultFromError finds the vSphere fault in err (through wrapping, with
-// govmomi's fault.As) and translates it; nil if err holds no fault.
+// govmomi's fault.As) and translates it; nil if err holds no fault. Where
+// govmomi could not decode the fault (an unknown type, a malformed value),
+// the fault as read from the wire, when the call recorded it (see
+// [faultRecorder]), supplies the type names and what else govmomi lost.
 func faultFromError(err error) *Fault {
+	f := decodedFault(err)
+	raw := rawFaultFrom(err)
+	if raw == nil {
+		return f
+	}
+	if f == nil {
+		// govmomi failed to decode the fault answer at all.
+		f = &Fault{TypeName: unknownFaultType, Message: raw.faultString}
+	}
+	if raw.detail != nil {
+		raw.detail.fill(f, 0)
+	}
+	return f
+}
+
+// decodedFault translates the fault govmomi decoded into err; nil if err
+// holds none.
+func decodedFault(err error) *Fault {
 	faultString := ""
 	isSOAP := false
 	var h faultHolder

@@ -83,6 +83,7 @@ func checkFault(t *testing.T, f *Fault, decoded vimtypes.BaseMethodFault) {
 }
 
 // FuzzFaultFromXML decodes arbitrary SOAP bodies through govmomi's decoder
+// and, as the SMS client's transport does for a fault answer, without it,
 // and translates the fault (or the task error) they hold: no input may
 // panic the translation or lose the fault's type name.
 func FuzzFaultFromXML(f *testing.F) {
@@ -97,16 +98,41 @@ func FuzzFaultFromXML(f *testing.F) {
 		`<QuerySmsTaskInfoResponse xmlns="urn:sms"><returnval><state>error</state><error><localizedMessage>no fault element</localizedMessage></error></returnval></QuerySmsTaskInfoResponse>`,
 		`<QuerySmsTaskInfoResponse xmlns="urn:sms"><returnval><state>running</state><progress>40</progress></returnval></QuerySmsTaskInfoResponse>`,
 		nestedFault(40),
+		`<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>foo</faultstring><detail><FooBarFault xmlns="urn:sms" xsi:type="FooBarFault"><faultMessage><key>k</key><message>m</message></faultMessage><widget>w</widget><faultCause><fault xsi:type="QuuxFault"><volume>v</volume></fault><localizedMessage>quux</localizedMessage></faultCause></FooBarFault></detail></soapenv:Fault>`,
+		`<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>sys</faultstring><detail><SystemErrorFault xmlns="urn:vim25" xsi:type="SystemError"><faultCause><fault xsi:type="QuuxFault"/><localizedMessage>quux</localizedMessage></faultCause><reason>r</reason></SystemErrorFault></detail></soapenv:Fault>`,
+		`<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>x</faultstring><detail><FooBarFault xmlns="urn:sms"><faultCause><fault xsi:type="SystemError"><reason>r</reason></fault></faultCause></FooBarFault></detail></soapenv:Fault>`,
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
+		raw := parseRawFault([]byte(envelopeStart + body + envelopeEnd))
+		rawName := unknownFaultType
+		if raw != nil && raw.detail != nil && raw.detail.typeName != "" {
+			rawName = raw.detail.typeName
+		}
 		res, ok := decodeBody(body)
 		if !ok {
+			if raw == nil {
+				return
+			}
+			// govmomi could not decode the fault answer at all.
+			err := translate(fmt.Errorf("query task info: %w", &rawFaultError{err: errors.New("decode"), fault: raw}))
+			var got *Fault
+			if !errors.As(err, &got) {
+				t.Fatalf("undecodable fault answer translated to %T %v, want *Fault", err, err)
+			}
+			checkFault(t, got, nil)
+			if got.TypeName != rawName {
+				t.Fatalf("undecodable fault named %q, want %q from the wire", got.TypeName, rawName)
+			}
 			return
 		}
 		if sf := res.Fault(); sf != nil {
-			err := translate(fmt.Errorf("query task info: %w", soap.WrapSoapFault(sf)))
+			var wrapped error = soap.WrapSoapFault(sf)
+			if raw != nil {
+				wrapped = &rawFaultError{err: wrapped, fault: raw}
+			}
+			err := translate(fmt.Errorf("query task info: %w", wrapped))
 			var got *Fault
 			if !errors.As(err, &got) {
 				t.Fatalf("SOAP fault translated to %T %v, want *Fault", err, err)
@@ -120,8 +146,8 @@ func FuzzFaultFromXML(f *testing.F) {
 				decoded, _ = p.Interface().(vimtypes.BaseMethodFault)
 			}
 			checkFault(t, got, decoded)
-			if decoded == nil && got.TypeName != unknownFaultType {
-				t.Fatalf("undecodable fault named %q", got.TypeName)
+			if decoded == nil && got.TypeName != rawName {
+				t.Fatalf("undecoded fault named %q, want %q from the wire", got.TypeName, rawName)
 			}
 		}
 		if res.Res != nil {
