@@ -49,6 +49,7 @@ const (
 	costCellEnv        = "VASAGW_COST_CELL"        // measured time per variant per cell (default 700ms)
 	costConcurrencyEnv = "VASAGW_COST_CONCURRENCY" // comma-separated (default 1,16,64)
 	costProfileEnv     = "VASAGW_COST_PROFILE"     // seconds of profile per variant; 0 skips (default 8)
+	costOnlyEnv        = "VASAGW_COST_ONLY"        // comma-separated operations and variants to keep (default all)
 )
 
 // costProviders is how many providers ReconnectProvider goes round: more
@@ -206,6 +207,24 @@ func TestCostReport(t *testing.T) {
 		}
 	}
 
+	ops, variants := costOps, costVariants
+	if v := os.Getenv(costOnlyEnv); v != "" {
+		only := strings.Split(v, ",")
+		keep := func(xs []string) []string {
+			var out []string
+			for _, x := range xs {
+				if slices.Contains(only, x) {
+					out = append(out, x)
+				}
+			}
+			if out == nil {
+				return xs
+			}
+			return out
+		}
+		ops, variants = keep(ops), keep(variants)
+	}
+
 	b := startCostBench(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	t.Cleanup(cancel)
@@ -220,10 +239,10 @@ func TestCostReport(t *testing.T) {
 				t.Fatal(err)
 			}
 			i := 0
-			for _, op := range costOps {
+			for _, op := range ops {
 				for _, c := range concurrency {
-					for k := range costVariants {
-						v := costVariants[(k+r+i)%len(costVariants)]
+					for k := range variants {
+						v := variants[(k+r+i)%len(variants)]
 						res := measureCost(ctx, b.call(op, v), c, cell)
 						res.Op, res.Variant, res.Concurrency, res.Round = op, v, c, r
 						if res.Errors > 0 {
@@ -254,7 +273,7 @@ func TestCostReport(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(out, "cost.json"), raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	table := costTable(cells, concurrency, rounds)
+	table := costTable(cells, ops, variants, concurrency, rounds)
 	calls := fmt.Sprintf("\nSMS calls the simulator served: %d VasaProviderReconnect_Task, %d QuerySmsTaskInfo, %d QueryProviderInfo (one per call, plus the List warm-ups).\n",
 		b.sim.Sim.Calls("VasaProviderReconnect_Task"), b.sim.Sim.Calls("QuerySmsTaskInfo"), b.sim.Sim.Calls("QueryProviderInfo"))
 	if err := os.WriteFile(filepath.Join(out, "cost.md"), []byte(table+calls), 0o644); err != nil {
@@ -264,7 +283,7 @@ func TestCostReport(t *testing.T) {
 
 	if profile > 0 {
 		pprof.Do(ctx, pprof.Labels("part", "client"), func(ctx context.Context) {
-			for _, v := range costVariants {
+			for _, v := range variants {
 				b.profile(ctx, t, out, v, time.Duration(profile)*time.Second)
 			}
 		})
@@ -495,7 +514,7 @@ func processCPU() time.Duration {
 
 // costTable renders the medians over the rounds of each variant's figures
 // and of its ratios to the floor taken round by round.
-func costTable(cells []costCell, concurrency []int, rounds int) string {
+func costTable(cells []costCell, ops, variants []string, concurrency []int, rounds int) string {
 	type key struct {
 		op, variant string
 		c, round    int
@@ -520,9 +539,9 @@ func costTable(cells []costCell, concurrency []int, rounds int) string {
 	fmt.Fprintf(&sb, "Medians over %d rounds; a ratio is gateway/floor within a round, then the median over the rounds (throughput: gateway/floor, higher is better).\n\n", rounds)
 	sb.WriteString("| operation | c | variant | p50 µs | p99 µs | calls/s | CPU µs/call | p50 ×floor | p99 ×floor | calls/s ×floor | CPU ×floor |\n")
 	sb.WriteString("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	for _, op := range costOps {
+	for _, op := range ops {
 		for _, c := range concurrency {
-			for _, v := range costVariants {
+			for _, v := range variants {
 				var p50, p99, tput, cpu, r50, r99, rtput, rcpu []float64
 				for r := range rounds {
 					g, ok := byKey[key{op, v, c, r}]

@@ -481,6 +481,9 @@ func (s *Session) login(ctx context.Context, prev *conn) (*conn, error) {
 	if c.sms, err = NewClient(ctx, vc); err != nil {
 		return c, err
 	}
+	// Every SMS call of the session goes through this one http.Client;
+	// the *http.Transport and its connections stay shared.
+	c.sms.Client.Client.Transport = &sizedRequests{base: c.sms.Client.Client.Transport}
 	return c, nil
 }
 

@@ -124,8 +124,15 @@ func configureTransport(c *soap.Client, v *certVerifier, dialTimeout, requestTim
 	t.TLSHandshakeTimeout = dialTimeout
 	t.ResponseHeaderTimeout = requestTimeout
 	// Keep enough connections for concurrent callers to reuse rather than
-	// paying a TLS handshake per call (net/http keeps 2 by default).
+	// paying a TLS handshake per call (net/http keeps 2 by default). Each
+	// SOAP call holds its HTTP/1.1 connection to the end, so with more
+	// callers in flight than idle slots every call past the limit closes
+	// its connection and the next one dials and handshakes anew: with 32
+	// slots and 64 concurrent gateway callers, TLS handshakes took 12 % of
+	// the gateway's CPU (docs/benchmarks.md). Idle connections still close
+	// after IdleConnTimeout.
 	t.MaxIdleConnsPerHost = maxIdleConnsPerHost
+	t.MaxIdleConns = maxIdleConnsPerHost
 }
 
-const maxIdleConnsPerHost = 32
+const maxIdleConnsPerHost = 256
