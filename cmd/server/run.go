@@ -28,6 +28,14 @@ import (
 // defaultVCenter is the id of the vCenter configured by flags.
 const defaultVCenter = "default"
 
+// grpcStreamWorkers is how many goroutines the gRPC server keeps to run
+// calls on. A call runs on an idle worker, whose stack has already grown
+// to the depth of an SMS round trip (XML decoding, the cookie jar); only
+// when all are busy does it get a new goroutine, whose stack then grows
+// by copying, which took 4 % of the gateway's CPU under load
+// (docs/benchmarks.md). Idle workers cost a stack each.
+const grpcStreamWorkers = 64
+
 // run serves the gateway until ctx is done, then shuts down gracefully.
 func run(ctx context.Context, cfg Config) error {
 	var out io.Writer = os.Stderr
@@ -110,6 +118,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis, 
 		grpc.ConnectionTimeout(grpcConnectionTimeout),
 		grpc.MaxRecvMsgSize(maxBodyBytes),
 		grpc.MaxHeaderListSize(maxGRPCHeaderBytes),
+		grpc.NumStreamWorkers(grpcStreamWorkers),
 	)...)
 	svc.Register(grpcServer)
 	healthServer := health.NewServer()
