@@ -339,6 +339,8 @@ func TestBadRequests(t *testing.T) {
 		{name: "bad request id", method: http.MethodPost, path: "/v1/vcenters/default/vasaProviders/vp-1:reconnect", body: `{"requestId":"not-a-uuid"}`, http: 400, field: "request_id"},
 		{name: "bad provider id", method: http.MethodGet, path: "/v1/vcenters/default/vasaProviders/vp%20one", http: 400, field: "name"},
 		{name: "negative page size", method: http.MethodGet, path: "/v1/vcenters/default/vasaProviders?pageSize=-1", http: 400, field: "page_size"},
+		{name: "invalid UTF-8 in the path", method: http.MethodPost, path: "/v1/vcenters/default/vasaProviders/%f4:reconnect", body: "{}", http: 400, field: "path"},
+		{name: "invalid UTF-8 in the query", method: http.MethodGet, path: "/v1/vcenters/default/vasaProviders?pageToken=%ff", http: 400, field: "pageToken"},
 		{name: "forged page token", method: http.MethodGet, path: "/v1/vcenters/default/vasaProviders?pageToken=abc", http: 400, field: "page_token"},
 	}
 	for _, tt := range tests {

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -60,6 +62,14 @@ func newHTTPHandler(ctx context.Context, cfg Config, log *slog.Logger, conn *grp
 	root.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && sse.matches(r) {
 			sse.ServeHTTP(w, r)
+			return
+		}
+		if field, ok := validUTF8(r); !ok {
+			// A proto string must be UTF-8: left to grpc-gateway, such a path
+			// or query value would fail as INTERNAL when the request is
+			// marshalled for the in-process call.
+			runtime.DefaultHTTPErrorHandler(r.Context(), mux, marshaler, w, r,
+				service.InvalidRequest(field, field+" is not valid UTF-8"))
 			return
 		}
 		if !acceptsJSON(r) {
@@ -133,6 +143,29 @@ func cors(origins []string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// validUTF8 reports whether the request's path and query values are valid
+// UTF-8 once unescaped, and if not, which of them is not.
+func validUTF8(r *http.Request) (string, bool) {
+	if !utf8.ValidString(r.URL.Path) {
+		return "path", false
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return "query", false
+	}
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return "query", false
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return k, false
+			}
+		}
+	}
+	return "", true
 }
 
 // acceptsJSON reports whether the request's Accept header, if any, admits

@@ -34,6 +34,9 @@ func FuzzRESTRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body, id string) {
 		// Only provider ids the VASA pre-check refuses reach the upstream
 		// reconnect, so fuzzing starts no tasks.
+		if strings.IndexFunc(id, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+			return // breaks the HTTP request line; net/http answers that itself
+		}
 		path := "/v1/vcenters/default/vasaProviders/" + id + ":reconnect"
 		u, err := url.Parse(g.base + path)
 		if err != nil {
