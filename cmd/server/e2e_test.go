@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vmware/govmomi/sms/types"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -68,6 +69,26 @@ func TestListVasaProvidersPagesOverGRPCAndREST(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, names); diff != "" {
 		t.Errorf("provider names (-want +got):\n%s", diff)
+	}
+}
+
+// TestListSkipsProviderGoneMidList: a provider that QueryProvider still
+// named but whose info is already gone (unregistered in between) is left
+// off the page rather than failing the list.
+func TestListSkipsProviderGoneMidList(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	g.sim.Sim.InjectFault("QueryProviderInfo", "vp-4", &vimtypes.ManagedObjectNotFound{Obj: vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: "vp-4"}})
+	resp, err := g.providers.ListVasaProviders(testContext(t), &vasagwv1.ListVasaProvidersRequest{Parent: "vcenters/default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range resp.GetVasaProviders() {
+		names = append(names, strings.TrimPrefix(p.GetName(), "vcenters/default/vasaProviders/"))
+	}
+	if diff := cmp.Diff([]string{"vp-1", "vp-2", "vp-3", "vp-5", "vp-6"}, names); diff != "" {
+		t.Errorf("providers (-want +got):\n%s", diff)
 	}
 }
 

@@ -55,10 +55,7 @@ func newHTTPHandler(ctx context.Context, cfg Config, log *slog.Logger, conn *grp
 	sse := &sseHandler{tasks: vasagwv1.NewTaskServiceClient(conn), marshaler: marshaler, mux: mux, log: log, keepalive: cfg.sseKeepalive}
 
 	root := http.NewServeMux()
-	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
+	root.HandleFunc("GET /healthz", healthz)
 	root.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && sse.matches(r) {
 			sse.ServeHTTP(w, r)

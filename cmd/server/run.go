@@ -71,20 +71,20 @@ func run(ctx context.Context, cfg Config) error {
 // serve runs the gateway on the given listeners until ctx is done. adminLis
 // is nil when --admin-addr is empty.
 func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis, adminLis net.Listener) error {
+	// Every way out closes the listeners; the servers close them too on a
+	// normal stop, and a second Close is harmless.
+	defer grpcLis.Close()
+	defer httpLis.Close()
 	if adminLis != nil {
 		defer adminLis.Close()
 	}
 	op, err := newOps(ctx, cfg, log)
 	if err != nil {
-		grpcLis.Close()
-		httpLis.Close()
 		return err
 	}
 	defer op.close()
 	rawUp, closeUpstream, err := newUpstream(cfg, log, op.metrics.onLogin(defaultVCenter))
 	if err != nil {
-		grpcLis.Close()
-		httpLis.Close()
 		return err
 	}
 	defer closeUpstream()
@@ -92,8 +92,6 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, grpcLis, httpLis, 
 
 	sec, err := newSecurity(ctx, cfg, log)
 	if err != nil {
-		grpcLis.Close()
-		httpLis.Close()
 		return err
 	}
 

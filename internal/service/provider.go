@@ -3,13 +3,13 @@ package service
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
 
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
 	"github.com/vasagw/vasagw/internal/vcenter"
@@ -149,17 +149,10 @@ func (s *Service) fail(ctx context.Context, err error, vcenterID, resource, op s
 	return st.Err()
 }
 
-// isNotFound reports whether err is an upstream "no such object" fault.
+// isNotFound reports whether err is an upstream "no such object" fault,
+// as the one fault mapping classifies it.
 func isNotFound(err error) bool {
-	var f *vcenter.Fault
-	if !errors.As(err, &f) {
-		return false
-	}
-	switch f.TypeName {
-	case "ManagedObjectNotFound", "NotFound", "ProviderNotFound":
-		return true
-	}
-	return false
+	return err != nil && statusOf(err, "", "").Code() == codes.NotFound
 }
 
 func pageSize(n int32) (int, error) {

@@ -166,50 +166,69 @@ func (s *Service) reconnect(ctx context.Context, name providerName, requestID st
 		return s.startOrJoin(fctx, up, name)
 	})
 	if err != nil {
-		st := statusOf(err, name.VCenter, resource)
-		s.log.WarnContext(ctx, "reconnect provider failed", "vcenter", name.VCenter, "resource", resource, "code", st.Code().String(), "error", err)
-		s.audit(ctx, resource, "", requestID, "failed: "+st.Code().String())
-		return nil, st.Err()
+		err = s.fail(ctx, err, name.VCenter, resource, "reconnect provider")
+		s.audit(ctx, resource, "", requestID, "failed: "+status.Code(err).String())
+		return nil, err
 	}
-	taskID := v.(string)
+	got := v.(startedTask)
+	taskID := got.id
 	if requestID != "" {
 		taskID = s.reconnects.remember(requestID, resource, taskID, time.Now()).taskID
 	}
 	s.audit(ctx, resource, taskID, requestID, "started")
+	if taskID == got.id && got.task != nil {
+		return got.task, nil
+	}
 	return s.taskSnapshot(ctx, up, name.VCenter, taskID)
 }
 
+// startedTask is what one shared reconnect gives all who joined it: the
+// task, and its state read once for all of them (nil when that read failed,
+// so that each caller reads it again and gets the task's own error).
+type startedTask struct {
+	id   string
+	task *vasagwv1.Task
+}
+
 // startOrJoin returns the provider's reconnect task that is still running,
-// or starts a new one.
-func (s *Service) startOrJoin(ctx context.Context, up Upstream, name providerName) (string, error) {
+// or starts a new one, with the task's current state.
+func (s *Service) startOrJoin(ctx context.Context, up Upstream, name providerName) (startedTask, error) {
 	resource := name.String()
 	if taskID, ok := s.reconnects.activeTask(resource); ok {
-		if t, cached := s.hub.terminalSnapshot(hubKey{vcenter: name.VCenter, task: taskID}); !cached || !terminal(t.GetState()) {
-			info, err := up.Task(ctx, taskID)
-			if err == nil && !terminal(taskStates[info.State]) {
-				return taskID, nil
+		if _, done := s.hub.terminalSnapshot(hubKey{vcenter: name.VCenter, task: taskID}); !done {
+			if t, err := s.snapshot(ctx, up, name.VCenter, taskID); err == nil && !terminal(t.GetState()) {
+				return startedTask{id: taskID, task: t}, nil
 			}
 		}
 	}
 	taskID, err := up.Reconnect(ctx, name.Provider)
 	if err != nil {
-		return "", err
+		return startedTask{}, err
 	}
 	s.reconnects.setActive(resource, taskID)
-	return taskID, nil
+	t, _ := s.snapshot(ctx, up, name.VCenter, taskID)
+	return startedTask{id: taskID, task: t}, nil
 }
 
-// taskSnapshot returns a task's current state: from the terminal cache when
-// it has finished, else from vCenter.
+// taskSnapshot returns a task's current state, or the caller-safe error.
 func (s *Service) taskSnapshot(ctx context.Context, up Upstream, vcenterID, taskID string) (*vasagwv1.Task, error) {
+	t, err := s.snapshot(ctx, up, vcenterID, taskID)
+	if err != nil {
+		return nil, s.fail(ctx, err, vcenterID, taskName{VCenter: vcenterID, Task: taskID}.String(), "get task")
+	}
+	return t, nil
+}
+
+// snapshot returns a task's current state: from the terminal cache when it
+// has finished, else from vCenter (caching it when it has).
+func (s *Service) snapshot(ctx context.Context, up Upstream, vcenterID, taskID string) (*vasagwv1.Task, error) {
 	key := hubKey{vcenter: vcenterID, task: taskID}
 	if t, ok := s.hub.terminalSnapshot(key); ok {
 		return t, nil
 	}
-	resource := taskName{VCenter: vcenterID, Task: taskID}.String()
 	info, err := up.Task(ctx, taskID)
 	if err != nil {
-		return nil, s.fail(ctx, err, vcenterID, resource, "get task")
+		return nil, err
 	}
 	t := toTask(vcenterID, info)
 	if terminal(t.GetState()) {
