@@ -393,7 +393,7 @@ func TestBadRequests(t *testing.T) {
 		}
 	})
 	t.Run("wrong method", func(t *testing.T) {
-		r := g.rest(t, http.MethodDelete, "/v1/vcenters/default/vasaProviders/vp-1", "")
+		r := g.rest(t, http.MethodPut, "/v1/vcenters/default/vasaProviders/vp-1", "")
 		if r.code != http.StatusMethodNotAllowed {
 			t.Errorf("wrong method: %d %s", r.code, r.body)
 		}

@@ -85,6 +85,144 @@ func (Task_State) EnumDescriptor() ([]byte, []int) {
 	return file_vasagw_v1_task_proto_rawDescGZIP(), []int{0, 0}
 }
 
+// Kind is the operation a task performs.
+type Task_Kind int32
+
+const (
+	// Not known (a task the gateway did not start and could not classify).
+	Task_KIND_UNSPECIFIED Task_Kind = 0
+	// `VasaProviderReconnect_Task`.
+	Task_KIND_RECONNECT Task_Kind = 1
+	// `VasaProviderSync_Task`.
+	Task_KIND_SYNC Task_Kind = 2
+	// `RegisterProvider_Task`, with the gateway's confirm-and-resend of a
+	// self-signed certificate.
+	Task_KIND_REGISTER Task_Kind = 3
+	// `UnregisterProvider_Task`.
+	Task_KIND_UNREGISTER Task_Kind = 4
+	// `VasaProviderRefreshCertificate_Task`.
+	Task_KIND_REFRESH_CERTIFICATE Task_Kind = 5
+	// The gateway's guided recovery: pre-flight, unregister, register, wait
+	// until the new provider is online (`VasaProviderService.RecoverProvider`).
+	Task_KIND_RECOVER Task_Kind = 6
+)
+
+// Enum value maps for Task_Kind.
+var (
+	Task_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_RECONNECT",
+		2: "KIND_SYNC",
+		3: "KIND_REGISTER",
+		4: "KIND_UNREGISTER",
+		5: "KIND_REFRESH_CERTIFICATE",
+		6: "KIND_RECOVER",
+	}
+	Task_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED":         0,
+		"KIND_RECONNECT":           1,
+		"KIND_SYNC":                2,
+		"KIND_REGISTER":            3,
+		"KIND_UNREGISTER":          4,
+		"KIND_REFRESH_CERTIFICATE": 5,
+		"KIND_RECOVER":             6,
+	}
+)
+
+func (x Task_Kind) Enum() *Task_Kind {
+	p := new(Task_Kind)
+	*p = x
+	return p
+}
+
+func (x Task_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Task_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_vasagw_v1_task_proto_enumTypes[1].Descriptor()
+}
+
+func (Task_Kind) Type() protoreflect.EnumType {
+	return &file_vasagw_v1_task_proto_enumTypes[1]
+}
+
+func (x Task_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Task_Kind.Descriptor instead.
+func (Task_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_vasagw_v1_task_proto_rawDescGZIP(), []int{0, 1}
+}
+
+// Kind is what the step does.
+type TaskStep_Kind int32
+
+const (
+	// Never sent by the gateway.
+	TaskStep_KIND_UNSPECIFIED TaskStep_Kind = 0
+	// Before anything changes: read the certificate the provider's URL
+	// presents and check that a register can succeed.
+	TaskStep_KIND_PREFLIGHT TaskStep_Kind = 1
+	// `UnregisterProvider_Task`.
+	TaskStep_KIND_UNREGISTER TaskStep_Kind = 2
+	// `RegisterProvider_Task`.
+	TaskStep_KIND_REGISTER TaskStep_Kind = 3
+	// `RegisterProvider_Task` resent with the certificate the caller
+	// confirmed by its SHA-256 fingerprint.
+	TaskStep_KIND_REGISTER_WITH_CERTIFICATE TaskStep_Kind = 4
+	// Wait until the registered provider reports `online` or `connected`.
+	TaskStep_KIND_WAIT_ONLINE TaskStep_Kind = 5
+)
+
+// Enum value maps for TaskStep_Kind.
+var (
+	TaskStep_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_PREFLIGHT",
+		2: "KIND_UNREGISTER",
+		3: "KIND_REGISTER",
+		4: "KIND_REGISTER_WITH_CERTIFICATE",
+		5: "KIND_WAIT_ONLINE",
+	}
+	TaskStep_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED":               0,
+		"KIND_PREFLIGHT":                 1,
+		"KIND_UNREGISTER":                2,
+		"KIND_REGISTER":                  3,
+		"KIND_REGISTER_WITH_CERTIFICATE": 4,
+		"KIND_WAIT_ONLINE":               5,
+	}
+)
+
+func (x TaskStep_Kind) Enum() *TaskStep_Kind {
+	p := new(TaskStep_Kind)
+	*p = x
+	return p
+}
+
+func (x TaskStep_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TaskStep_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_vasagw_v1_task_proto_enumTypes[2].Descriptor()
+}
+
+func (TaskStep_Kind) Type() protoreflect.EnumType {
+	return &file_vasagw_v1_task_proto_enumTypes[2]
+}
+
+func (x TaskStep_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TaskStep_Kind.Descriptor instead.
+func (TaskStep_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_vasagw_v1_task_proto_rawDescGZIP(), []int{1, 0}
+}
+
 // Task is a vCenter SMS task (an `SmsTask`), such as the one a provider
 // reconnect starts. Its state only moves forward: queued, running, then
 // succeeded or failed.
@@ -107,7 +245,17 @@ type Task struct {
 	CompletionTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=completion_time,json=completionTime,proto3" json:"completion_time,omitempty"`
 	// Why the task failed; set only in `STATE_FAILED`. Mapped from the
 	// vSphere fault exactly like a failed call's status, with the same details.
-	Error         *status.Status `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	Error *status.Status `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	// The operation the task performs.
+	Kind Task_Kind `protobuf:"varint,8,opt,name=kind,proto3,enum=vasagw.v1.Task_Kind" json:"kind,omitempty"`
+	// The resource name of what the task produced, set when it succeeded and
+	// produced something: for a register or a recovery, the registered
+	// provider (`vcenters/{vcenter}/vasaProviders/{vasa_provider}`, a new moId).
+	Result string `protobuf:"bytes,9,opt,name=result,proto3" json:"result,omitempty"`
+	// The steps of a task the gateway runs itself (a register that resends a
+	// confirmed certificate, a recovery), in order. Empty for a task that is a
+	// single upstream SmsTask.
+	Steps         []*TaskStep `protobuf:"bytes,10,rep,name=steps,proto3" json:"steps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -191,11 +339,124 @@ func (x *Task) GetError() *status.Status {
 	return nil
 }
 
+func (x *Task) GetKind() Task_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return Task_KIND_UNSPECIFIED
+}
+
+func (x *Task) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *Task) GetSteps() []*TaskStep {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+// TaskStep is one step of a task the gateway runs itself.
+type TaskStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the step does.
+	Kind TaskStep_Kind `protobuf:"varint,1,opt,name=kind,proto3,enum=vasagw.v1.TaskStep_Kind" json:"kind,omitempty"`
+	// The step's state; a step not reached yet is `STATE_QUEUED`.
+	State Task_State `protobuf:"varint,2,opt,name=state,proto3,enum=vasagw.v1.Task_State" json:"state,omitempty"`
+	// The upstream SmsTask the step started, as a task resource name
+	// (`vcenters/{vcenter}/tasks/{task}`); empty for a step with no SmsTask.
+	Task string `protobuf:"bytes,3,opt,name=task,proto3" json:"task,omitempty"`
+	// Why the step failed; set only in `STATE_FAILED`, mapped like any error.
+	Error *status.Status `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	// When the step started.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// When the step finished.
+	CompletionTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=completion_time,json=completionTime,proto3" json:"completion_time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TaskStep) Reset() {
+	*x = TaskStep{}
+	mi := &file_vasagw_v1_task_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskStep) ProtoMessage() {}
+
+func (x *TaskStep) ProtoReflect() protoreflect.Message {
+	mi := &file_vasagw_v1_task_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskStep.ProtoReflect.Descriptor instead.
+func (*TaskStep) Descriptor() ([]byte, []int) {
+	return file_vasagw_v1_task_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TaskStep) GetKind() TaskStep_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return TaskStep_KIND_UNSPECIFIED
+}
+
+func (x *TaskStep) GetState() Task_State {
+	if x != nil {
+		return x.State
+	}
+	return Task_STATE_UNSPECIFIED
+}
+
+func (x *TaskStep) GetTask() string {
+	if x != nil {
+		return x.Task
+	}
+	return ""
+}
+
+func (x *TaskStep) GetError() *status.Status {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *TaskStep) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *TaskStep) GetCompletionTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CompletionTime
+	}
+	return nil
+}
+
 var File_vasagw_v1_task_proto protoreflect.FileDescriptor
 
 const file_vasagw_v1_task_proto_rawDesc = "" +
 	"\n" +
-	"\x14vasagw/v1/task.proto\x12\tvasagw.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xa0\x04\n" +
+	"\x14vasagw/v1/task.proto\x12\tvasagw.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xb6\x06\n" +
 	"\x04Task\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x1b\n" +
 	"\x06target\x18\x02 \x01(\tB\x03\xe0A\x03R\x06target\x120\n" +
@@ -204,15 +465,42 @@ const file_vasagw_v1_task_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tstartTime\x12H\n" +
 	"\x0fcompletion_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0ecompletionTime\x12-\n" +
-	"\x05error\x18\a \x01(\v2\x12.google.rpc.StatusB\x03\xe0A\x03R\x05error\"j\n" +
+	"\x05error\x18\a \x01(\v2\x12.google.rpc.StatusB\x03\xe0A\x03R\x05error\x12-\n" +
+	"\x04kind\x18\b \x01(\x0e2\x14.vasagw.v1.Task.KindB\x03\xe0A\x03R\x04kind\x12\x1b\n" +
+	"\x06result\x18\t \x01(\tB\x03\xe0A\x03R\x06result\x12.\n" +
+	"\x05steps\x18\n" +
+	" \x03(\v2\x13.vasagw.v1.TaskStepB\x03\xe0A\x03R\x05steps\"j\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSTATE_QUEUED\x10\x01\x12\x11\n" +
 	"\rSTATE_RUNNING\x10\x02\x12\x13\n" +
 	"\x0fSTATE_SUCCEEDED\x10\x03\x12\x10\n" +
-	"\fSTATE_FAILED\x10\x04:A\xeaA>\n" +
+	"\fSTATE_FAILED\x10\x04\"\x97\x01\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eKIND_RECONNECT\x10\x01\x12\r\n" +
+	"\tKIND_SYNC\x10\x02\x12\x11\n" +
+	"\rKIND_REGISTER\x10\x03\x12\x13\n" +
+	"\x0fKIND_UNREGISTER\x10\x04\x12\x1c\n" +
+	"\x18KIND_REFRESH_CERTIFICATE\x10\x05\x12\x10\n" +
+	"\fKIND_RECOVER\x10\x06:A\xeaA>\n" +
 	"\x0evasagw.io/Task\x12\x1fvcenters/{vcenter}/tasks/{task}*\x05tasks2\x04taskB\x13\n" +
-	"\x11_progress_percentB1Z/github.com/vasagw/vasagw/gen/vasagw/v1;vasagwv1b\x06proto3"
+	"\x11_progress_percent\"\xd6\x03\n" +
+	"\bTaskStep\x121\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x18.vasagw.v1.TaskStep.KindB\x03\xe0A\x03R\x04kind\x120\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x15.vasagw.v1.Task.StateB\x03\xe0A\x03R\x05state\x12\x17\n" +
+	"\x04task\x18\x03 \x01(\tB\x03\xe0A\x03R\x04task\x12-\n" +
+	"\x05error\x18\x04 \x01(\v2\x12.google.rpc.StatusB\x03\xe0A\x03R\x05error\x12>\n" +
+	"\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tstartTime\x12H\n" +
+	"\x0fcompletion_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0ecompletionTime\"\x92\x01\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eKIND_PREFLIGHT\x10\x01\x12\x13\n" +
+	"\x0fKIND_UNREGISTER\x10\x02\x12\x11\n" +
+	"\rKIND_REGISTER\x10\x03\x12\"\n" +
+	"\x1eKIND_REGISTER_WITH_CERTIFICATE\x10\x04\x12\x14\n" +
+	"\x10KIND_WAIT_ONLINE\x10\x05B1Z/github.com/vasagw/vasagw/gen/vasagw/v1;vasagwv1b\x06proto3"
 
 var (
 	file_vasagw_v1_task_proto_rawDescOnce sync.Once
@@ -226,24 +514,34 @@ func file_vasagw_v1_task_proto_rawDescGZIP() []byte {
 	return file_vasagw_v1_task_proto_rawDescData
 }
 
-var file_vasagw_v1_task_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vasagw_v1_task_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_vasagw_v1_task_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_vasagw_v1_task_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_vasagw_v1_task_proto_goTypes = []any{
 	(Task_State)(0),               // 0: vasagw.v1.Task.State
-	(*Task)(nil),                  // 1: vasagw.v1.Task
-	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
-	(*status.Status)(nil),         // 3: google.rpc.Status
+	(Task_Kind)(0),                // 1: vasagw.v1.Task.Kind
+	(TaskStep_Kind)(0),            // 2: vasagw.v1.TaskStep.Kind
+	(*Task)(nil),                  // 3: vasagw.v1.Task
+	(*TaskStep)(nil),              // 4: vasagw.v1.TaskStep
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*status.Status)(nil),         // 6: google.rpc.Status
 }
 var file_vasagw_v1_task_proto_depIdxs = []int32{
-	0, // 0: vasagw.v1.Task.state:type_name -> vasagw.v1.Task.State
-	2, // 1: vasagw.v1.Task.start_time:type_name -> google.protobuf.Timestamp
-	2, // 2: vasagw.v1.Task.completion_time:type_name -> google.protobuf.Timestamp
-	3, // 3: vasagw.v1.Task.error:type_name -> google.rpc.Status
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	0,  // 0: vasagw.v1.Task.state:type_name -> vasagw.v1.Task.State
+	5,  // 1: vasagw.v1.Task.start_time:type_name -> google.protobuf.Timestamp
+	5,  // 2: vasagw.v1.Task.completion_time:type_name -> google.protobuf.Timestamp
+	6,  // 3: vasagw.v1.Task.error:type_name -> google.rpc.Status
+	1,  // 4: vasagw.v1.Task.kind:type_name -> vasagw.v1.Task.Kind
+	4,  // 5: vasagw.v1.Task.steps:type_name -> vasagw.v1.TaskStep
+	2,  // 6: vasagw.v1.TaskStep.kind:type_name -> vasagw.v1.TaskStep.Kind
+	0,  // 7: vasagw.v1.TaskStep.state:type_name -> vasagw.v1.Task.State
+	6,  // 8: vasagw.v1.TaskStep.error:type_name -> google.rpc.Status
+	5,  // 9: vasagw.v1.TaskStep.start_time:type_name -> google.protobuf.Timestamp
+	5,  // 10: vasagw.v1.TaskStep.completion_time:type_name -> google.protobuf.Timestamp
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_vasagw_v1_task_proto_init() }
@@ -257,8 +555,8 @@ func file_vasagw_v1_task_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vasagw_v1_task_proto_rawDesc), len(file_vasagw_v1_task_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   1,
+			NumEnums:      3,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

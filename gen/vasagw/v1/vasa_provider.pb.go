@@ -206,8 +206,35 @@ type VasaProvider struct {
 	// Whether the provider keeps its own certificate instead of a
 	// VMCA-signed one.
 	RetainVasaProviderCertificate *bool `protobuf:"varint,19,opt,name=retain_vasa_provider_certificate,json=retainVasaProviderCertificate,proto3,oneof" json:"retain_vasa_provider_certificate,omitempty"`
-	unknownFields                 protoimpl.UnknownFields
-	sizeCache                     protoimpl.SizeCache
+	// The provider's certificate (PEM) as vCenter holds it.
+	Certificate string `protobuf:"bytes,20,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	// The SHA-256 fingerprint of `certificate`: upper-case hex bytes joined by
+	// `:`, as vSphere shows fingerprints.
+	CertificateSha256Fingerprint string `protobuf:"bytes,21,opt,name=certificate_sha256_fingerprint,json=certificateSha256Fingerprint,proto3" json:"certificate_sha256_fingerprint,omitempty"`
+	// The VASA endpoint vCenter uses for the provider (SMS `serviceLocation`).
+	ServiceLocation string `protobuf:"bytes,22,opt,name=service_location,json=serviceLocation,proto3" json:"service_location,omitempty"`
+	// Profiles the provider supports (SMS `supportedProfile`, for example
+	// `ProfileBasedManagement`); `supported_provider_profiles` is SMS
+	// `supportedProviderProfile`.
+	SupportedProfiles []string `protobuf:"bytes,23,rep,name=supported_profiles,json=supportedProfiles,proto3" json:"supported_profiles,omitempty"`
+	// The storage arrays the provider manages (SMS `relatedStorageArray`).
+	RelatedStorageArrays []*RelatedStorageArray `protobuf:"bytes,24,rep,name=related_storage_arrays,json=relatedStorageArrays,proto3" json:"related_storage_arrays,omitempty"`
+	// The most entities the provider accepts in one batched call (SMS
+	// `maxBatchSize`); absent when not reported.
+	MaxBatchSize *int64 `protobuf:"varint,25,opt,name=max_batch_size,json=maxBatchSize,proto3,oneof" json:"max_batch_size,omitempty"`
+	// Whether the provider manages no particular array (SMS
+	// `arrayIndependentProvider`).
+	ArrayIndependentProvider *bool `protobuf:"varint,26,opt,name=array_independent_provider,json=arrayIndependentProvider,proto3,oneof" json:"array_independent_provider,omitempty"`
+	// The provider's priority among those of one array (SMS `priority`);
+	// absent when not reported.
+	Priority *int32 `protobuf:"varint,27,opt,name=priority,proto3,oneof" json:"priority,omitempty"`
+	// The failover group the provider belongs to (SMS `failoverGroupId`).
+	FailoverGroupId string `protobuf:"bytes,28,opt,name=failover_group_id,json=failoverGroupId,proto3" json:"failover_group_id,omitempty"`
+	// The vendor and model pairs the provider supports (SMS
+	// `supportedVendorModelMapping`).
+	SupportedVendorModelMappings []*SupportedVendorModelMapping `protobuf:"bytes,29,rep,name=supported_vendor_model_mappings,json=supportedVendorModelMappings,proto3" json:"supported_vendor_model_mappings,omitempty"`
+	unknownFields                protoimpl.UnknownFields
+	sizeCache                    protoimpl.SizeCache
 }
 
 func (x *VasaProvider) Reset() {
@@ -373,11 +400,211 @@ func (x *VasaProvider) GetRetainVasaProviderCertificate() bool {
 	return false
 }
 
+func (x *VasaProvider) GetCertificate() string {
+	if x != nil {
+		return x.Certificate
+	}
+	return ""
+}
+
+func (x *VasaProvider) GetCertificateSha256Fingerprint() string {
+	if x != nil {
+		return x.CertificateSha256Fingerprint
+	}
+	return ""
+}
+
+func (x *VasaProvider) GetServiceLocation() string {
+	if x != nil {
+		return x.ServiceLocation
+	}
+	return ""
+}
+
+func (x *VasaProvider) GetSupportedProfiles() []string {
+	if x != nil {
+		return x.SupportedProfiles
+	}
+	return nil
+}
+
+func (x *VasaProvider) GetRelatedStorageArrays() []*RelatedStorageArray {
+	if x != nil {
+		return x.RelatedStorageArrays
+	}
+	return nil
+}
+
+func (x *VasaProvider) GetMaxBatchSize() int64 {
+	if x != nil && x.MaxBatchSize != nil {
+		return *x.MaxBatchSize
+	}
+	return 0
+}
+
+func (x *VasaProvider) GetArrayIndependentProvider() bool {
+	if x != nil && x.ArrayIndependentProvider != nil {
+		return *x.ArrayIndependentProvider
+	}
+	return false
+}
+
+func (x *VasaProvider) GetPriority() int32 {
+	if x != nil && x.Priority != nil {
+		return *x.Priority
+	}
+	return 0
+}
+
+func (x *VasaProvider) GetFailoverGroupId() string {
+	if x != nil {
+		return x.FailoverGroupId
+	}
+	return ""
+}
+
+func (x *VasaProvider) GetSupportedVendorModelMappings() []*SupportedVendorModelMapping {
+	if x != nil {
+		return x.SupportedVendorModelMappings
+	}
+	return nil
+}
+
+// RelatedStorageArray is a storage array a provider manages (SMS
+// `RelatedStorageArray`).
+type RelatedStorageArray struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The array's identifier.
+	ArrayId string `protobuf:"bytes,1,opt,name=array_id,json=arrayId,proto3" json:"array_id,omitempty"`
+	// Whether the provider is active for the array.
+	Active bool `protobuf:"varint,2,opt,name=active,proto3" json:"active,omitempty"`
+	// Whether the provider can manage the array.
+	Manageable bool `protobuf:"varint,3,opt,name=manageable,proto3" json:"manageable,omitempty"`
+	// The provider's priority for the array.
+	Priority      int32 `protobuf:"varint,4,opt,name=priority,proto3" json:"priority,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelatedStorageArray) Reset() {
+	*x = RelatedStorageArray{}
+	mi := &file_vasagw_v1_vasa_provider_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelatedStorageArray) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelatedStorageArray) ProtoMessage() {}
+
+func (x *RelatedStorageArray) ProtoReflect() protoreflect.Message {
+	mi := &file_vasagw_v1_vasa_provider_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelatedStorageArray.ProtoReflect.Descriptor instead.
+func (*RelatedStorageArray) Descriptor() ([]byte, []int) {
+	return file_vasagw_v1_vasa_provider_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RelatedStorageArray) GetArrayId() string {
+	if x != nil {
+		return x.ArrayId
+	}
+	return ""
+}
+
+func (x *RelatedStorageArray) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+func (x *RelatedStorageArray) GetManageable() bool {
+	if x != nil {
+		return x.Manageable
+	}
+	return false
+}
+
+func (x *RelatedStorageArray) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+// SupportedVendorModelMapping is a storage vendor and model a provider
+// supports (SMS `SupportedVendorModelMapping`).
+type SupportedVendorModelMapping struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The vendor's identifier.
+	VendorId string `protobuf:"bytes,1,opt,name=vendor_id,json=vendorId,proto3" json:"vendor_id,omitempty"`
+	// The model's identifier.
+	ModelId       string `protobuf:"bytes,2,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SupportedVendorModelMapping) Reset() {
+	*x = SupportedVendorModelMapping{}
+	mi := &file_vasagw_v1_vasa_provider_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SupportedVendorModelMapping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SupportedVendorModelMapping) ProtoMessage() {}
+
+func (x *SupportedVendorModelMapping) ProtoReflect() protoreflect.Message {
+	mi := &file_vasagw_v1_vasa_provider_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SupportedVendorModelMapping.ProtoReflect.Descriptor instead.
+func (*SupportedVendorModelMapping) Descriptor() ([]byte, []int) {
+	return file_vasagw_v1_vasa_provider_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SupportedVendorModelMapping) GetVendorId() string {
+	if x != nil {
+		return x.VendorId
+	}
+	return ""
+}
+
+func (x *SupportedVendorModelMapping) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
 var File_vasagw_v1_vasa_provider_proto protoreflect.FileDescriptor
 
 const file_vasagw_v1_vasa_provider_proto_rawDesc = "" +
 	"\n" +
-	"\x1dvasagw/v1/vasa_provider.proto\x12\tvasagw.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x93\f\n" +
+	"\x1dvasagw/v1/vasa_provider.proto\x12\tvasagw.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xc6\x11\n" +
 	"\fVasaProvider\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x15\n" +
 	"\x03uid\x18\x02 \x01(\tB\x03\xe0A\x03R\x03uid\x12&\n" +
@@ -399,7 +626,17 @@ const file_vasagw_v1_vasa_provider_proto_rawDesc = "" +
 	"\bcategory\x18\x10 \x01(\tB\x03\xe0A\x03R\bcategory\x12C\n" +
 	"\x1bsupported_provider_profiles\x18\x11 \x03(\tB\x03\xe0A\x03R\x19supportedProviderProfiles\x12D\n" +
 	"\x19needs_explicit_activation\x18\x12 \x01(\bB\x03\xe0A\x03H\x00R\x17needsExplicitActivation\x88\x01\x01\x12Q\n" +
-	" retain_vasa_provider_certificate\x18\x13 \x01(\bB\x03\xe0A\x03H\x01R\x1dretainVasaProviderCertificate\x88\x01\x01\"\xa1\x01\n" +
+	" retain_vasa_provider_certificate\x18\x13 \x01(\bB\x03\xe0A\x03H\x01R\x1dretainVasaProviderCertificate\x88\x01\x01\x12%\n" +
+	"\vcertificate\x18\x14 \x01(\tB\x03\xe0A\x03R\vcertificate\x12I\n" +
+	"\x1ecertificate_sha256_fingerprint\x18\x15 \x01(\tB\x03\xe0A\x03R\x1ccertificateSha256Fingerprint\x12.\n" +
+	"\x10service_location\x18\x16 \x01(\tB\x03\xe0A\x03R\x0fserviceLocation\x122\n" +
+	"\x12supported_profiles\x18\x17 \x03(\tB\x03\xe0A\x03R\x11supportedProfiles\x12Y\n" +
+	"\x16related_storage_arrays\x18\x18 \x03(\v2\x1e.vasagw.v1.RelatedStorageArrayB\x03\xe0A\x03R\x14relatedStorageArrays\x12.\n" +
+	"\x0emax_batch_size\x18\x19 \x01(\x03B\x03\xe0A\x03H\x02R\fmaxBatchSize\x88\x01\x01\x12F\n" +
+	"\x1aarray_independent_provider\x18\x1a \x01(\bB\x03\xe0A\x03H\x03R\x18arrayIndependentProvider\x88\x01\x01\x12$\n" +
+	"\bpriority\x18\x1b \x01(\x05B\x03\xe0A\x03H\x04R\bpriority\x88\x01\x01\x12/\n" +
+	"\x11failover_group_id\x18\x1c \x01(\tB\x03\xe0A\x03R\x0ffailoverGroupId\x12r\n" +
+	"\x1fsupported_vendor_model_mappings\x18\x1d \x03(\v2&.vasagw.v1.SupportedVendorModelMappingB\x03\xe0A\x03R\x1csupportedVendorModelMappings\"\xa1\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTATUS_ONLINE\x10\x01\x12\x12\n" +
@@ -417,7 +654,20 @@ const file_vasagw_v1_vasa_provider_proto_rawDesc = "" +
 	"\x1aCERTIFICATE_STATUS_INVALID\x10\x05:j\xeaAg\n" +
 	"\x16vasagw.io/VasaProvider\x120vcenters/{vcenter}/vasaProviders/{vasa_provider}*\rvasaProviders2\fvasaProviderB\x1c\n" +
 	"\x1a_needs_explicit_activationB#\n" +
-	"!_retain_vasa_provider_certificateB1Z/github.com/vasagw/vasagw/gen/vasagw/v1;vasagwv1b\x06proto3"
+	"!_retain_vasa_provider_certificateB\x11\n" +
+	"\x0f_max_batch_sizeB\x1d\n" +
+	"\x1b_array_independent_providerB\v\n" +
+	"\t_priority\"\x84\x01\n" +
+	"\x13RelatedStorageArray\x12\x19\n" +
+	"\barray_id\x18\x01 \x01(\tR\aarrayId\x12\x16\n" +
+	"\x06active\x18\x02 \x01(\bR\x06active\x12\x1e\n" +
+	"\n" +
+	"manageable\x18\x03 \x01(\bR\n" +
+	"manageable\x12\x1a\n" +
+	"\bpriority\x18\x04 \x01(\x05R\bpriority\"U\n" +
+	"\x1bSupportedVendorModelMapping\x12\x1b\n" +
+	"\tvendor_id\x18\x01 \x01(\tR\bvendorId\x12\x19\n" +
+	"\bmodel_id\x18\x02 \x01(\tR\amodelIdB1Z/github.com/vasagw/vasagw/gen/vasagw/v1;vasagwv1b\x06proto3"
 
 var (
 	file_vasagw_v1_vasa_provider_proto_rawDescOnce sync.Once
@@ -432,25 +682,29 @@ func file_vasagw_v1_vasa_provider_proto_rawDescGZIP() []byte {
 }
 
 var file_vasagw_v1_vasa_provider_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_vasagw_v1_vasa_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_vasagw_v1_vasa_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_vasagw_v1_vasa_provider_proto_goTypes = []any{
 	(VasaProvider_Status)(0),            // 0: vasagw.v1.VasaProvider.Status
 	(VasaProvider_CertificateStatus)(0), // 1: vasagw.v1.VasaProvider.CertificateStatus
 	(*VasaProvider)(nil),                // 2: vasagw.v1.VasaProvider
-	(*status.Status)(nil),               // 3: google.rpc.Status
-	(*timestamppb.Timestamp)(nil),       // 4: google.protobuf.Timestamp
+	(*RelatedStorageArray)(nil),         // 3: vasagw.v1.RelatedStorageArray
+	(*SupportedVendorModelMapping)(nil), // 4: vasagw.v1.SupportedVendorModelMapping
+	(*status.Status)(nil),               // 5: google.rpc.Status
+	(*timestamppb.Timestamp)(nil),       // 6: google.protobuf.Timestamp
 }
 var file_vasagw_v1_vasa_provider_proto_depIdxs = []int32{
 	0, // 0: vasagw.v1.VasaProvider.status:type_name -> vasagw.v1.VasaProvider.Status
-	3, // 1: vasagw.v1.VasaProvider.status_fault:type_name -> google.rpc.Status
+	5, // 1: vasagw.v1.VasaProvider.status_fault:type_name -> google.rpc.Status
 	1, // 2: vasagw.v1.VasaProvider.certificate_status:type_name -> vasagw.v1.VasaProvider.CertificateStatus
-	4, // 3: vasagw.v1.VasaProvider.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	4, // 4: vasagw.v1.VasaProvider.last_sync_time:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	6, // 3: vasagw.v1.VasaProvider.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	6, // 4: vasagw.v1.VasaProvider.last_sync_time:type_name -> google.protobuf.Timestamp
+	3, // 5: vasagw.v1.VasaProvider.related_storage_arrays:type_name -> vasagw.v1.RelatedStorageArray
+	4, // 6: vasagw.v1.VasaProvider.supported_vendor_model_mappings:type_name -> vasagw.v1.SupportedVendorModelMapping
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_vasagw_v1_vasa_provider_proto_init() }
@@ -465,7 +719,7 @@ func file_vasagw_v1_vasa_provider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vasagw_v1_vasa_provider_proto_rawDesc), len(file_vasagw_v1_vasa_provider_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   1,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -8,6 +8,7 @@ package vasagwv1
 
 import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -22,6 +23,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Type is what happened.
+type VasaProviderEvent_Type int32
+
+const (
+	// Never sent by the gateway.
+	VasaProviderEvent_TYPE_UNSPECIFIED VasaProviderEvent_Type = 0
+	// Every provider that matched when the watch started has been sent.
+	VasaProviderEvent_TYPE_SNAPSHOT_COMPLETE VasaProviderEvent_Type = 1
+	// A provider appeared, changed, or started to match the filter.
+	VasaProviderEvent_TYPE_UPSERTED VasaProviderEvent_Type = 2
+	// A provider disappeared or stopped matching; `vasa_provider` holds its
+	// name only.
+	VasaProviderEvent_TYPE_DELETED VasaProviderEvent_Type = 3
+)
+
+// Enum value maps for VasaProviderEvent_Type.
+var (
+	VasaProviderEvent_Type_name = map[int32]string{
+		0: "TYPE_UNSPECIFIED",
+		1: "TYPE_SNAPSHOT_COMPLETE",
+		2: "TYPE_UPSERTED",
+		3: "TYPE_DELETED",
+	}
+	VasaProviderEvent_Type_value = map[string]int32{
+		"TYPE_UNSPECIFIED":       0,
+		"TYPE_SNAPSHOT_COMPLETE": 1,
+		"TYPE_UPSERTED":          2,
+		"TYPE_DELETED":           3,
+	}
+)
+
+func (x VasaProviderEvent_Type) Enum() *VasaProviderEvent_Type {
+	p := new(VasaProviderEvent_Type)
+	*p = x
+	return p
+}
+
+func (x VasaProviderEvent_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (VasaProviderEvent_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_vasagw_v1_vasa_provider_service_proto_enumTypes[0].Descriptor()
+}
+
+func (VasaProviderEvent_Type) Type() protoreflect.EnumType {
+	return &file_vasagw_v1_vasa_provider_service_proto_enumTypes[0]
+}
+
+func (x VasaProviderEvent_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use VasaProviderEvent_Type.Descriptor instead.
+func (VasaProviderEvent_Type) EnumDescriptor() ([]byte, []int) {
+	return file_vasagw_v1_vasa_provider_service_proto_rawDescGZIP(), []int{5, 0}
+}
+
 // ListVasaProvidersRequest is the request of
 // `VasaProviderService.ListVasaProviders`.
 type ListVasaProvidersRequest struct {
@@ -33,7 +92,12 @@ type ListVasaProvidersRequest struct {
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The `next_page_token` of a previous call, to get the next page. The
 	// other request fields must be the same as in that call.
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// An AIP-160 filter over `status`, `certificate_status`,
+	// `certificate_expire_time`, `vasa_version` and `display_name`, for
+	// example `status = STATUS_DISCONNECTED OR certificate_status !=
+	// CERTIFICATE_STATUS_VALID`. Empty matches every provider.
+	Filter        string `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -85,6 +149,13 @@ func (x *ListVasaProvidersRequest) GetPageSize() int32 {
 func (x *ListVasaProvidersRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListVasaProvidersRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
 	}
 	return ""
 }
@@ -249,16 +320,517 @@ func (x *ReconnectProviderRequest) GetRequestId() string {
 	return ""
 }
 
+// WatchVasaProvidersRequest is the request of
+// `VasaProviderService.WatchVasaProviders`.
+type WatchVasaProvidersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The vCenter whose providers to watch: `vcenters/{vcenter}`.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// An AIP-160 filter, as in `ListVasaProvidersRequest.filter`. A provider
+	// that stops matching is sent as `TYPE_DELETED`.
+	Filter        string `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchVasaProvidersRequest) Reset() {
+	*x = WatchVasaProvidersRequest{}
+	mi := &file_vasagw_v1_vasa_provider_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchVasaProvidersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchVasaProvidersRequest) ProtoMessage() {}
+
+func (x *WatchVasaProvidersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vasagw_v1_vasa_provider_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchVasaProvidersRequest.ProtoReflect.Descriptor instead.
+func (*WatchVasaProvidersRequest) Descriptor() ([]byte, []int) {
+	return file_vasagw_v1_vasa_provider_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WatchVasaProvidersRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *WatchVasaProvidersRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// VasaProviderEvent is one message of `VasaProviderService.WatchVasaProviders`.
+type VasaProviderEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What happened.
+	Type VasaProviderEvent_Type `protobuf:"varint,1,opt,name=type,proto3,enum=vasagw.v1.VasaProviderEvent_Type" json:"type,omitempty"`
+	// The provider as it is now; unset for `TYPE_SNAPSHOT_COMPLETE`.
+	VasaProvider *VasaProvider `protobuf:"bytes,2,opt,name=vasa_provider,json=vasaProvider,proto3" json:"vasa_provider,omitempty"`
+	// True when the gateway's automatic reconnect gave up on this provider
+	// because its certificate must be recovered (`RecoverProvider`).
+	RecoveryNeeded bool `protobuf:"varint,3,opt,name=recovery_needed,json=recoveryNeeded,proto3" json:"recovery_needed,omitempty"`
+	// The last automatic reconnect's error, mapped like any error; unset when
+	// the gateway has not tried or the reconnect succeeded.
+	AutoReconnectError *status.Status `protobuf:"bytes,4,opt,name=auto_reconnect_error,json=autoReconnectError,proto3" json:"auto_reconnect_error,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *VasaProviderEvent) Reset() {
+	*x = VasaProviderEvent{}
+	mi := &file_vasagw_v1_vasa_provider_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VasaProviderEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VasaProviderEvent) ProtoMessage() {}
+
+func (x *VasaProviderEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_vasagw_v1_vasa_provider_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VasaProviderEvent.ProtoReflect.Descriptor instead.
+func (*VasaProviderEvent) Descriptor() ([]byte, []int) {
+	return file_vasagw_v1_vasa_provider_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *VasaProviderEvent) GetType() VasaProviderEvent_Type {
+	if x != nil {
+		return x.Type
+	}
+	return VasaProviderEvent_TYPE_UNSPECIFIED
+}
+
+func (x *VasaProviderEvent) GetVasaProvider() *VasaProvider {
+	if x != nil {
+		return x.VasaProvider
+	}
+	return nil
+}
+
+func (x *VasaProviderEvent) GetRecoveryNeeded() bool {
+	if x != nil {
+		return x.RecoveryNeeded
+	}
+	return false
+}
+
+func (x *VasaProviderEvent) GetAutoReconnectError() *status.Status {
+	if x != nil {
+		return x.AutoReconnectError
+	}
+	return nil
+}
+
+// RegisterProviderRequest is the request of
+// `VasaProviderService.RegisterProvider`.
+type RegisterProviderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The vCenter to register the provider with: `vcenters/{vcenter}`.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The provider's name in vCenter.
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// The provider's VASA URL, for example `https://array.example.com:8443/vasa`.
+	Url string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	// The user vCenter logs in to the provider as.
+	Username string `protobuf:"bytes,4,opt,name=username,proto3" json:"username,omitempty"`
+	// That user's password. A secret: never logged, stored or echoed.
+	Password string `protobuf:"bytes,5,opt,name=password,proto3" json:"password,omitempty"`
+	// The SHA-256 fingerprint of the provider's self-signed certificate that
+	// the caller confirms (hex, with or without `:`, any case). When vCenter
+	// does not trust the provider's certificate and it has this fingerprint,
+	// the gateway resends the registration with it.
+	CertificateSha256Fingerprint string `protobuf:"bytes,6,opt,name=certificate_sha256_fingerprint,json=certificateSha256Fingerprint,proto3" json:"certificate_sha256_fingerprint,omitempty"`
+	// A UUID that identifies this request: a retry with the same id returns
+	// the task of the first call instead of starting another.
+	RequestId string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The provider's description in vCenter.
+	Description   string `protobuf:"bytes,8,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterProviderRequest) Reset() {
+	*x = RegisterProviderRequest{}
+	mi := &file_vasagw_v1_vasa_provider_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterProviderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterProviderRequest) ProtoMessage() {}
+
+func (x *RegisterProviderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vasagw_v1_vasa_provider_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterProviderRequest.ProtoReflect.Descriptor instead.
+func (*RegisterProviderRequest) Descriptor() ([]byte, []int) {
+	return file_vasagw_v1_vasa_provider_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RegisterProviderRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *RegisterProviderRequest) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *RegisterProviderRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *RegisterProviderRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *RegisterProviderRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *RegisterProviderRequest) GetCertificateSha256Fingerprint() string {
+	if x != nil {
+		return x.CertificateSha256Fingerprint
+	}
+	return ""
+}
+
+func (x *RegisterProviderRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RegisterProviderRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// UnregisterProviderRequest is the request of
+// `VasaProviderService.UnregisterProvider`.
+type UnregisterProviderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider: `vcenters/{vcenter}/vasaProviders/{vasa_provider}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// A UUID that identifies this request, as in `ReconnectProviderRequest`.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnregisterProviderRequest) Reset() {
+	*x = UnregisterProviderRequest{}
+	mi := &file_vasagw_v1_vasa_provider_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnregisterProviderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnregisterProviderRequest) ProtoMessage() {}
+
+func (x *UnregisterProviderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vasagw_v1_vasa_provider_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnregisterProviderRequest.ProtoReflect.Descriptor instead.
+func (*UnregisterProviderRequest) Descriptor() ([]byte, []int) {
+	return file_vasagw_v1_vasa_provider_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UnregisterProviderRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UnregisterProviderRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// SyncProviderRequest is the request of `VasaProviderService.SyncProvider`.
+type SyncProviderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider: `vcenters/{vcenter}/vasaProviders/{vasa_provider}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// A UUID that identifies this request, as in `ReconnectProviderRequest`.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncProviderRequest) Reset() {
+	*x = SyncProviderRequest{}
+	mi := &file_vasagw_v1_vasa_provider_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncProviderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncProviderRequest) ProtoMessage() {}
+
+func (x *SyncProviderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vasagw_v1_vasa_provider_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncProviderRequest.ProtoReflect.Descriptor instead.
+func (*SyncProviderRequest) Descriptor() ([]byte, []int) {
+	return file_vasagw_v1_vasa_provider_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SyncProviderRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SyncProviderRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// RefreshProviderCertificateRequest is the request of
+// `VasaProviderService.RefreshProviderCertificate`.
+type RefreshProviderCertificateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider: `vcenters/{vcenter}/vasaProviders/{vasa_provider}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// A UUID that identifies this request, as in `ReconnectProviderRequest`.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshProviderCertificateRequest) Reset() {
+	*x = RefreshProviderCertificateRequest{}
+	mi := &file_vasagw_v1_vasa_provider_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshProviderCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshProviderCertificateRequest) ProtoMessage() {}
+
+func (x *RefreshProviderCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vasagw_v1_vasa_provider_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshProviderCertificateRequest.ProtoReflect.Descriptor instead.
+func (*RefreshProviderCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_vasagw_v1_vasa_provider_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RefreshProviderCertificateRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RefreshProviderCertificateRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// RecoverProviderRequest is the request of
+// `VasaProviderService.RecoverProvider`.
+type RecoverProviderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider: `vcenters/{vcenter}/vasaProviders/{vasa_provider}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The user vCenter logs in to the provider as when it registers it again.
+	Username string `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	// That user's password. A secret: never logged, stored or echoed.
+	Password string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	// The SHA-256 fingerprint of the new certificate the provider presents,
+	// as the caller confirms it (hex, with or without `:`, any case).
+	// Optional: without it, the gateway registers the certificate the
+	// provider presents once it has checked that it is new and not expired.
+	CertificateSha256Fingerprint string `protobuf:"bytes,4,opt,name=certificate_sha256_fingerprint,json=certificateSha256Fingerprint,proto3" json:"certificate_sha256_fingerprint,omitempty"`
+	// A UUID that identifies this request; resending it (with the password)
+	// resumes a recovery that failed after its unregister step.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoverProviderRequest) Reset() {
+	*x = RecoverProviderRequest{}
+	mi := &file_vasagw_v1_vasa_provider_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoverProviderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoverProviderRequest) ProtoMessage() {}
+
+func (x *RecoverProviderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vasagw_v1_vasa_provider_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoverProviderRequest.ProtoReflect.Descriptor instead.
+func (*RecoverProviderRequest) Descriptor() ([]byte, []int) {
+	return file_vasagw_v1_vasa_provider_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RecoverProviderRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RecoverProviderRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *RecoverProviderRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *RecoverProviderRequest) GetCertificateSha256Fingerprint() string {
+	if x != nil {
+		return x.CertificateSha256Fingerprint
+	}
+	return ""
+}
+
+func (x *RecoverProviderRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 var File_vasagw_v1_vasa_provider_service_proto protoreflect.FileDescriptor
 
 const file_vasagw_v1_vasa_provider_service_proto_rawDesc = "" +
 	"\n" +
-	"%vasagw/v1/vasa_provider_service.proto\x12\tvasagw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x14vasagw/v1/task.proto\x1a\x1dvasagw/v1/vasa_provider.proto\"}\n" +
+	"%vasagw/v1/vasa_provider_service.proto\x12\tvasagw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x17google/rpc/status.proto\x1a\x14vasagw/v1/task.proto\x1a\x1dvasagw/v1/vasa_provider.proto\"\x9a\x01\n" +
 	"\x18ListVasaProvidersRequest\x12\x1b\n" +
 	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12 \n" +
 	"\tpage_size\x18\x02 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x83\x01\n" +
+	"page_token\x18\x03 \x01(\tB\x03\xe0A\x01R\tpageToken\x12\x1b\n" +
+	"\x06filter\x18\x04 \x01(\tB\x03\xe0A\x01R\x06filter\"\x83\x01\n" +
 	"\x19ListVasaProvidersResponse\x12>\n" +
 	"\x0evasa_providers\x18\x01 \x03(\v2\x17.vasagw.v1.VasaProviderR\rvasaProviders\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"L\n" +
@@ -269,11 +841,63 @@ const file_vasagw_v1_vasa_provider_service_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB\x1e\xe0A\x02\xfaA\x18\n" +
 	"\x16vasagw.io/VasaProviderR\x04name\x12\"\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId2\xab\x03\n" +
+	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"U\n" +
+	"\x19WatchVasaProvidersRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
+	"\x06filter\x18\x02 \x01(\tB\x03\xe0A\x01R\x06filter\"\xd6\x02\n" +
+	"\x11VasaProviderEvent\x125\n" +
+	"\x04type\x18\x01 \x01(\x0e2!.vasagw.v1.VasaProviderEvent.TypeR\x04type\x12<\n" +
+	"\rvasa_provider\x18\x02 \x01(\v2\x17.vasagw.v1.VasaProviderR\fvasaProvider\x12'\n" +
+	"\x0frecovery_needed\x18\x03 \x01(\bR\x0erecoveryNeeded\x12D\n" +
+	"\x14auto_reconnect_error\x18\x04 \x01(\v2\x12.google.rpc.StatusR\x12autoReconnectError\"]\n" +
+	"\x04Type\x12\x14\n" +
+	"\x10TYPE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16TYPE_SNAPSHOT_COMPLETE\x10\x01\x12\x11\n" +
+	"\rTYPE_UPSERTED\x10\x02\x12\x10\n" +
+	"\fTYPE_DELETED\x10\x03\"\xd3\x02\n" +
+	"\x17RegisterProviderRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12&\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x02R\vdisplayName\x12\x15\n" +
+	"\x03url\x18\x03 \x01(\tB\x03\xe0A\x02R\x03url\x12\x1f\n" +
+	"\busername\x18\x04 \x01(\tB\x03\xe0A\x02R\busername\x12%\n" +
+	"\bpassword\x18\x05 \x01(\tB\t\xe0A\x02\xe0A\x04\x80\x01\x01R\bpassword\x12I\n" +
+	"\x1ecertificate_sha256_fingerprint\x18\x06 \x01(\tB\x03\xe0A\x01R\x1ccertificateSha256Fingerprint\x12\"\n" +
+	"\n" +
+	"request_id\x18\a \x01(\tB\x03\xe0A\x01R\trequestId\x12%\n" +
+	"\vdescription\x18\b \x01(\tB\x03\xe0A\x01R\vdescription\"s\n" +
+	"\x19UnregisterProviderRequest\x122\n" +
+	"\x04name\x18\x01 \x01(\tB\x1e\xe0A\x02\xfaA\x18\n" +
+	"\x16vasagw.io/VasaProviderR\x04name\x12\"\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"m\n" +
+	"\x13SyncProviderRequest\x122\n" +
+	"\x04name\x18\x01 \x01(\tB\x1e\xe0A\x02\xfaA\x18\n" +
+	"\x16vasagw.io/VasaProviderR\x04name\x12\"\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"{\n" +
+	"!RefreshProviderCertificateRequest\x122\n" +
+	"\x04name\x18\x01 \x01(\tB\x1e\xe0A\x02\xfaA\x18\n" +
+	"\x16vasagw.io/VasaProviderR\x04name\x12\"\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"\x83\x02\n" +
+	"\x16RecoverProviderRequest\x122\n" +
+	"\x04name\x18\x01 \x01(\tB\x1e\xe0A\x02\xfaA\x18\n" +
+	"\x16vasagw.io/VasaProviderR\x04name\x12\x1f\n" +
+	"\busername\x18\x02 \x01(\tB\x03\xe0A\x02R\busername\x12%\n" +
+	"\bpassword\x18\x03 \x01(\tB\t\xe0A\x02\xe0A\x04\x80\x01\x01R\bpassword\x12I\n" +
+	"\x1ecertificate_sha256_fingerprint\x18\x04 \x01(\tB\x03\xe0A\x01R\x1ccertificateSha256Fingerprint\x12\"\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tB\x03\xe0A\x01R\trequestId2\xd0\t\n" +
 	"\x13VasaProviderService\x12\x8d\x01\n" +
 	"\x11ListVasaProviders\x12#.vasagw.v1.ListVasaProvidersRequest\x1a$.vasagw.v1.ListVasaProvidersResponse\"-\x82\xd3\xe4\x93\x02'\x12%/v1/{parent=vcenters/*}/vasaProviders\x12|\n" +
 	"\x0fGetVasaProvider\x12!.vasagw.v1.GetVasaProviderRequest\x1a\x17.vasagw.v1.VasaProvider\"-\x82\xd3\xe4\x93\x02'\x12%/v1/{name=vcenters/*/vasaProviders/*}\x12\x85\x01\n" +
-	"\x11ReconnectProvider\x12#.vasagw.v1.ReconnectProviderRequest\x1a\x0f.vasagw.v1.Task\":\x82\xd3\xe4\x93\x024:\x01*\"//v1/{name=vcenters/*/vasaProviders/*}:reconnectB1Z/github.com/vasagw/vasagw/gen/vasagw/v1;vasagwv1b\x06proto3"
+	"\x11ReconnectProvider\x12#.vasagw.v1.ReconnectProviderRequest\x1a\x0f.vasagw.v1.Task\":\x82\xd3\xe4\x93\x024:\x01*\"//v1/{name=vcenters/*/vasaProviders/*}:reconnect\x12\x8f\x01\n" +
+	"\x12WatchVasaProviders\x12$.vasagw.v1.WatchVasaProvidersRequest\x1a\x1c.vasagw.v1.VasaProviderEvent\"3\x82\xd3\xe4\x93\x02-\x12+/v1/{parent=vcenters/*}/vasaProviders:watch0\x01\x12y\n" +
+	"\x10RegisterProvider\x12\".vasagw.v1.RegisterProviderRequest\x1a\x0f.vasagw.v1.Task\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{parent=vcenters/*}/vasaProviders\x12z\n" +
+	"\x12UnregisterProvider\x12$.vasagw.v1.UnregisterProviderRequest\x1a\x0f.vasagw.v1.Task\"-\x82\xd3\xe4\x93\x02'*%/v1/{name=vcenters/*/vasaProviders/*}\x12v\n" +
+	"\fSyncProvider\x12\x1e.vasagw.v1.SyncProviderRequest\x1a\x0f.vasagw.v1.Task\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{name=vcenters/*/vasaProviders/*}:sync\x12\xa0\x01\n" +
+	"\x1aRefreshProviderCertificate\x12,.vasagw.v1.RefreshProviderCertificateRequest\x1a\x0f.vasagw.v1.Task\"C\x82\xd3\xe4\x93\x02=:\x01*\"8/v1/{name=vcenters/*/vasaProviders/*}:refreshCertificate\x12\x7f\n" +
+	"\x0fRecoverProvider\x12!.vasagw.v1.RecoverProviderRequest\x1a\x0f.vasagw.v1.Task\"8\x82\xd3\xe4\x93\x022:\x01*\"-/v1/{name=vcenters/*/vasaProviders/*}:recoverB1Z/github.com/vasagw/vasagw/gen/vasagw/v1;vasagwv1b\x06proto3"
 
 var (
 	file_vasagw_v1_vasa_provider_service_proto_rawDescOnce sync.Once
@@ -287,28 +911,53 @@ func file_vasagw_v1_vasa_provider_service_proto_rawDescGZIP() []byte {
 	return file_vasagw_v1_vasa_provider_service_proto_rawDescData
 }
 
-var file_vasagw_v1_vasa_provider_service_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_vasagw_v1_vasa_provider_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_vasagw_v1_vasa_provider_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_vasagw_v1_vasa_provider_service_proto_goTypes = []any{
-	(*ListVasaProvidersRequest)(nil),  // 0: vasagw.v1.ListVasaProvidersRequest
-	(*ListVasaProvidersResponse)(nil), // 1: vasagw.v1.ListVasaProvidersResponse
-	(*GetVasaProviderRequest)(nil),    // 2: vasagw.v1.GetVasaProviderRequest
-	(*ReconnectProviderRequest)(nil),  // 3: vasagw.v1.ReconnectProviderRequest
-	(*VasaProvider)(nil),              // 4: vasagw.v1.VasaProvider
-	(*Task)(nil),                      // 5: vasagw.v1.Task
+	(VasaProviderEvent_Type)(0),               // 0: vasagw.v1.VasaProviderEvent.Type
+	(*ListVasaProvidersRequest)(nil),          // 1: vasagw.v1.ListVasaProvidersRequest
+	(*ListVasaProvidersResponse)(nil),         // 2: vasagw.v1.ListVasaProvidersResponse
+	(*GetVasaProviderRequest)(nil),            // 3: vasagw.v1.GetVasaProviderRequest
+	(*ReconnectProviderRequest)(nil),          // 4: vasagw.v1.ReconnectProviderRequest
+	(*WatchVasaProvidersRequest)(nil),         // 5: vasagw.v1.WatchVasaProvidersRequest
+	(*VasaProviderEvent)(nil),                 // 6: vasagw.v1.VasaProviderEvent
+	(*RegisterProviderRequest)(nil),           // 7: vasagw.v1.RegisterProviderRequest
+	(*UnregisterProviderRequest)(nil),         // 8: vasagw.v1.UnregisterProviderRequest
+	(*SyncProviderRequest)(nil),               // 9: vasagw.v1.SyncProviderRequest
+	(*RefreshProviderCertificateRequest)(nil), // 10: vasagw.v1.RefreshProviderCertificateRequest
+	(*RecoverProviderRequest)(nil),            // 11: vasagw.v1.RecoverProviderRequest
+	(*VasaProvider)(nil),                      // 12: vasagw.v1.VasaProvider
+	(*status.Status)(nil),                     // 13: google.rpc.Status
+	(*Task)(nil),                              // 14: vasagw.v1.Task
 }
 var file_vasagw_v1_vasa_provider_service_proto_depIdxs = []int32{
-	4, // 0: vasagw.v1.ListVasaProvidersResponse.vasa_providers:type_name -> vasagw.v1.VasaProvider
-	0, // 1: vasagw.v1.VasaProviderService.ListVasaProviders:input_type -> vasagw.v1.ListVasaProvidersRequest
-	2, // 2: vasagw.v1.VasaProviderService.GetVasaProvider:input_type -> vasagw.v1.GetVasaProviderRequest
-	3, // 3: vasagw.v1.VasaProviderService.ReconnectProvider:input_type -> vasagw.v1.ReconnectProviderRequest
-	1, // 4: vasagw.v1.VasaProviderService.ListVasaProviders:output_type -> vasagw.v1.ListVasaProvidersResponse
-	4, // 5: vasagw.v1.VasaProviderService.GetVasaProvider:output_type -> vasagw.v1.VasaProvider
-	5, // 6: vasagw.v1.VasaProviderService.ReconnectProvider:output_type -> vasagw.v1.Task
-	4, // [4:7] is the sub-list for method output_type
-	1, // [1:4] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	12, // 0: vasagw.v1.ListVasaProvidersResponse.vasa_providers:type_name -> vasagw.v1.VasaProvider
+	0,  // 1: vasagw.v1.VasaProviderEvent.type:type_name -> vasagw.v1.VasaProviderEvent.Type
+	12, // 2: vasagw.v1.VasaProviderEvent.vasa_provider:type_name -> vasagw.v1.VasaProvider
+	13, // 3: vasagw.v1.VasaProviderEvent.auto_reconnect_error:type_name -> google.rpc.Status
+	1,  // 4: vasagw.v1.VasaProviderService.ListVasaProviders:input_type -> vasagw.v1.ListVasaProvidersRequest
+	3,  // 5: vasagw.v1.VasaProviderService.GetVasaProvider:input_type -> vasagw.v1.GetVasaProviderRequest
+	4,  // 6: vasagw.v1.VasaProviderService.ReconnectProvider:input_type -> vasagw.v1.ReconnectProviderRequest
+	5,  // 7: vasagw.v1.VasaProviderService.WatchVasaProviders:input_type -> vasagw.v1.WatchVasaProvidersRequest
+	7,  // 8: vasagw.v1.VasaProviderService.RegisterProvider:input_type -> vasagw.v1.RegisterProviderRequest
+	8,  // 9: vasagw.v1.VasaProviderService.UnregisterProvider:input_type -> vasagw.v1.UnregisterProviderRequest
+	9,  // 10: vasagw.v1.VasaProviderService.SyncProvider:input_type -> vasagw.v1.SyncProviderRequest
+	10, // 11: vasagw.v1.VasaProviderService.RefreshProviderCertificate:input_type -> vasagw.v1.RefreshProviderCertificateRequest
+	11, // 12: vasagw.v1.VasaProviderService.RecoverProvider:input_type -> vasagw.v1.RecoverProviderRequest
+	2,  // 13: vasagw.v1.VasaProviderService.ListVasaProviders:output_type -> vasagw.v1.ListVasaProvidersResponse
+	12, // 14: vasagw.v1.VasaProviderService.GetVasaProvider:output_type -> vasagw.v1.VasaProvider
+	14, // 15: vasagw.v1.VasaProviderService.ReconnectProvider:output_type -> vasagw.v1.Task
+	6,  // 16: vasagw.v1.VasaProviderService.WatchVasaProviders:output_type -> vasagw.v1.VasaProviderEvent
+	14, // 17: vasagw.v1.VasaProviderService.RegisterProvider:output_type -> vasagw.v1.Task
+	14, // 18: vasagw.v1.VasaProviderService.UnregisterProvider:output_type -> vasagw.v1.Task
+	14, // 19: vasagw.v1.VasaProviderService.SyncProvider:output_type -> vasagw.v1.Task
+	14, // 20: vasagw.v1.VasaProviderService.RefreshProviderCertificate:output_type -> vasagw.v1.Task
+	14, // 21: vasagw.v1.VasaProviderService.RecoverProvider:output_type -> vasagw.v1.Task
+	13, // [13:22] is the sub-list for method output_type
+	4,  // [4:13] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_vasagw_v1_vasa_provider_service_proto_init() }
@@ -323,13 +972,14 @@ func file_vasagw_v1_vasa_provider_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vasagw_v1_vasa_provider_service_proto_rawDesc), len(file_vasagw_v1_vasa_provider_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   4,
+			NumEnums:      1,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_vasagw_v1_vasa_provider_service_proto_goTypes,
 		DependencyIndexes: file_vasagw_v1_vasa_provider_service_proto_depIdxs,
+		EnumInfos:         file_vasagw_v1_vasa_provider_service_proto_enumTypes,
 		MessageInfos:      file_vasagw_v1_vasa_provider_service_proto_msgTypes,
 	}.Build()
 	File_vasagw_v1_vasa_provider_service_proto = out.File

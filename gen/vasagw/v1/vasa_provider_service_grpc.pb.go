@@ -19,17 +19,24 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	VasaProviderService_ListVasaProviders_FullMethodName = "/vasagw.v1.VasaProviderService/ListVasaProviders"
-	VasaProviderService_GetVasaProvider_FullMethodName   = "/vasagw.v1.VasaProviderService/GetVasaProvider"
-	VasaProviderService_ReconnectProvider_FullMethodName = "/vasagw.v1.VasaProviderService/ReconnectProvider"
+	VasaProviderService_ListVasaProviders_FullMethodName          = "/vasagw.v1.VasaProviderService/ListVasaProviders"
+	VasaProviderService_GetVasaProvider_FullMethodName            = "/vasagw.v1.VasaProviderService/GetVasaProvider"
+	VasaProviderService_ReconnectProvider_FullMethodName          = "/vasagw.v1.VasaProviderService/ReconnectProvider"
+	VasaProviderService_WatchVasaProviders_FullMethodName         = "/vasagw.v1.VasaProviderService/WatchVasaProviders"
+	VasaProviderService_RegisterProvider_FullMethodName           = "/vasagw.v1.VasaProviderService/RegisterProvider"
+	VasaProviderService_UnregisterProvider_FullMethodName         = "/vasagw.v1.VasaProviderService/UnregisterProvider"
+	VasaProviderService_SyncProvider_FullMethodName               = "/vasagw.v1.VasaProviderService/SyncProvider"
+	VasaProviderService_RefreshProviderCertificate_FullMethodName = "/vasagw.v1.VasaProviderService/RefreshProviderCertificate"
+	VasaProviderService_RecoverProvider_FullMethodName            = "/vasagw.v1.VasaProviderService/RecoverProvider"
 )
 
 // VasaProviderServiceClient is the client API for VasaProviderService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// VasaProviderService reads the VASA providers registered with a vCenter's
-// Storage Monitoring Service and reconnects them.
+// VasaProviderService reads, watches and manages the VASA providers
+// registered with a vCenter's Storage Monitoring Service: reconnect, sync,
+// certificate refresh, register, unregister, and a guided recovery.
 //
 // Resource names use the provider's SMS managed-object id. A moId may hold
 // `:`; over REST send it as `%3A`.
@@ -54,6 +61,61 @@ type VasaProviderServiceClient interface {
 	// Retrying with the same `request_id` returns the same task; concurrent
 	// reconnects of one provider share one task.
 	ReconnectProvider(ctx context.Context, in *ReconnectProviderRequest, opts ...grpc.CallOption) (*Task, error)
+	// WatchVasaProviders streams the providers of a vCenter that match
+	// `filter`: first every matching provider (`TYPE_UPSERTED` each), then one
+	// `TYPE_SNAPSHOT_COMPLETE`, then one event per observed change. The
+	// gateway refreshes its view of a vCenter's providers in one loop shared by
+	// every watcher (`--provider-poll-interval`); a watcher causes no upstream
+	// calls of its own.
+	//
+	// Over REST the stream is newline-delimited JSON (`{"result":
+	// VasaProviderEvent}` per line), or Server-Sent Events (`event: provider`)
+	// when the request has `Accept: text/event-stream`.
+	WatchVasaProviders(ctx context.Context, in *WatchVasaProvidersRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[VasaProviderEvent], error)
+	// RegisterProvider registers a VASA provider (vSphere's
+	// `RegisterProvider_Task`) and returns the task that does it.
+	//
+	// vCenter refuses a provider whose certificate is self-signed with
+	// `CertificateNotTrusted`. The gateway then resends the registration with
+	// that certificate only when `certificate_sha256_fingerprint` equals its
+	// SHA-256 fingerprint; otherwise the task fails with FAILED_PRECONDITION
+	// `CERTIFICATE_NOT_TRUSTED`, whose metadata `certificateSha256Fingerprint`
+	// and VimFault property `certificate` let the caller check the certificate
+	// and call again with its fingerprint. The task's `result` names the
+	// registered provider. Needs the vSphere privilege
+	// `StorageViews.ConfigureService`.
+	RegisterProvider(ctx context.Context, in *RegisterProviderRequest, opts ...grpc.CallOption) (*Task, error)
+	// UnregisterProvider unregisters a VASA provider (vSphere's
+	// `UnregisterProvider_Task`, by the provider's `uid`) and returns the task
+	// that does it. Needs `StorageViews.ConfigureService`.
+	UnregisterProvider(ctx context.Context, in *UnregisterProviderRequest, opts ...grpc.CallOption) (*Task, error)
+	// SyncProvider syncs the provider's storage information with vCenter
+	// (vSphere's `VasaProviderSync_Task`). A sync while another runs fails with
+	// ABORTED `SYNC_IN_PROGRESS`. Needs `StorageViews.View`.
+	SyncProvider(ctx context.Context, in *SyncProviderRequest, opts ...grpc.CallOption) (*Task, error)
+	// RefreshProviderCertificate has vCenter issue the provider a new
+	// VMCA-signed certificate (vSphere's
+	// `VasaProviderRefreshCertificate_Task`). Needs
+	// `StorageViews.ConfigureService`.
+	RefreshProviderCertificate(ctx context.Context, in *RefreshProviderCertificateRequest, opts ...grpc.CallOption) (*Task, error)
+	// RecoverProvider recovers a provider whose certificate vCenter reports
+	// `expired` or `invalid` (or whose reconnect faults `InvalidCertificate`),
+	// as one task the gateway runs: a pre-flight that reads the certificate
+	// the provider's URL presents and refuses to change anything unless the
+	// register can succeed (FAILED_PRECONDITION
+	// `PROVIDER_CERTIFICATE_NOT_RENEWED` while the provider still presents
+	// the old or an expired certificate; `CERTIFICATE_FINGERPRINT_MISMATCH`
+	// when `certificate_sha256_fingerprint` is given and differs), then
+	// unregister, register with the same name and URL and the confirmed
+	// certificate, and wait until the new provider is online or connected.
+	// A provider that needs no recovery is refused with FAILED_PRECONDITION
+	// `RECOVERY_NOT_NEEDED`.
+	//
+	// The task's `steps` show each step. If a step after the unregister fails,
+	// the task fails naming the step, and the same call (same `request_id`,
+	// with the password) resumes from that step. The task's `result` names the
+	// registered provider, which has a new moId.
+	RecoverProvider(ctx context.Context, in *RecoverProviderRequest, opts ...grpc.CallOption) (*Task, error)
 }
 
 type vasaProviderServiceClient struct {
@@ -94,12 +156,82 @@ func (c *vasaProviderServiceClient) ReconnectProvider(ctx context.Context, in *R
 	return out, nil
 }
 
+func (c *vasaProviderServiceClient) WatchVasaProviders(ctx context.Context, in *WatchVasaProvidersRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[VasaProviderEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &VasaProviderService_ServiceDesc.Streams[0], VasaProviderService_WatchVasaProviders_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchVasaProvidersRequest, VasaProviderEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type VasaProviderService_WatchVasaProvidersClient = grpc.ServerStreamingClient[VasaProviderEvent]
+
+func (c *vasaProviderServiceClient) RegisterProvider(ctx context.Context, in *RegisterProviderRequest, opts ...grpc.CallOption) (*Task, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Task)
+	err := c.cc.Invoke(ctx, VasaProviderService_RegisterProvider_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vasaProviderServiceClient) UnregisterProvider(ctx context.Context, in *UnregisterProviderRequest, opts ...grpc.CallOption) (*Task, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Task)
+	err := c.cc.Invoke(ctx, VasaProviderService_UnregisterProvider_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vasaProviderServiceClient) SyncProvider(ctx context.Context, in *SyncProviderRequest, opts ...grpc.CallOption) (*Task, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Task)
+	err := c.cc.Invoke(ctx, VasaProviderService_SyncProvider_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vasaProviderServiceClient) RefreshProviderCertificate(ctx context.Context, in *RefreshProviderCertificateRequest, opts ...grpc.CallOption) (*Task, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Task)
+	err := c.cc.Invoke(ctx, VasaProviderService_RefreshProviderCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vasaProviderServiceClient) RecoverProvider(ctx context.Context, in *RecoverProviderRequest, opts ...grpc.CallOption) (*Task, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Task)
+	err := c.cc.Invoke(ctx, VasaProviderService_RecoverProvider_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VasaProviderServiceServer is the server API for VasaProviderService service.
 // All implementations must embed UnimplementedVasaProviderServiceServer
 // for forward compatibility.
 //
-// VasaProviderService reads the VASA providers registered with a vCenter's
-// Storage Monitoring Service and reconnects them.
+// VasaProviderService reads, watches and manages the VASA providers
+// registered with a vCenter's Storage Monitoring Service: reconnect, sync,
+// certificate refresh, register, unregister, and a guided recovery.
 //
 // Resource names use the provider's SMS managed-object id. A moId may hold
 // `:`; over REST send it as `%3A`.
@@ -124,6 +256,61 @@ type VasaProviderServiceServer interface {
 	// Retrying with the same `request_id` returns the same task; concurrent
 	// reconnects of one provider share one task.
 	ReconnectProvider(context.Context, *ReconnectProviderRequest) (*Task, error)
+	// WatchVasaProviders streams the providers of a vCenter that match
+	// `filter`: first every matching provider (`TYPE_UPSERTED` each), then one
+	// `TYPE_SNAPSHOT_COMPLETE`, then one event per observed change. The
+	// gateway refreshes its view of a vCenter's providers in one loop shared by
+	// every watcher (`--provider-poll-interval`); a watcher causes no upstream
+	// calls of its own.
+	//
+	// Over REST the stream is newline-delimited JSON (`{"result":
+	// VasaProviderEvent}` per line), or Server-Sent Events (`event: provider`)
+	// when the request has `Accept: text/event-stream`.
+	WatchVasaProviders(*WatchVasaProvidersRequest, grpc.ServerStreamingServer[VasaProviderEvent]) error
+	// RegisterProvider registers a VASA provider (vSphere's
+	// `RegisterProvider_Task`) and returns the task that does it.
+	//
+	// vCenter refuses a provider whose certificate is self-signed with
+	// `CertificateNotTrusted`. The gateway then resends the registration with
+	// that certificate only when `certificate_sha256_fingerprint` equals its
+	// SHA-256 fingerprint; otherwise the task fails with FAILED_PRECONDITION
+	// `CERTIFICATE_NOT_TRUSTED`, whose metadata `certificateSha256Fingerprint`
+	// and VimFault property `certificate` let the caller check the certificate
+	// and call again with its fingerprint. The task's `result` names the
+	// registered provider. Needs the vSphere privilege
+	// `StorageViews.ConfigureService`.
+	RegisterProvider(context.Context, *RegisterProviderRequest) (*Task, error)
+	// UnregisterProvider unregisters a VASA provider (vSphere's
+	// `UnregisterProvider_Task`, by the provider's `uid`) and returns the task
+	// that does it. Needs `StorageViews.ConfigureService`.
+	UnregisterProvider(context.Context, *UnregisterProviderRequest) (*Task, error)
+	// SyncProvider syncs the provider's storage information with vCenter
+	// (vSphere's `VasaProviderSync_Task`). A sync while another runs fails with
+	// ABORTED `SYNC_IN_PROGRESS`. Needs `StorageViews.View`.
+	SyncProvider(context.Context, *SyncProviderRequest) (*Task, error)
+	// RefreshProviderCertificate has vCenter issue the provider a new
+	// VMCA-signed certificate (vSphere's
+	// `VasaProviderRefreshCertificate_Task`). Needs
+	// `StorageViews.ConfigureService`.
+	RefreshProviderCertificate(context.Context, *RefreshProviderCertificateRequest) (*Task, error)
+	// RecoverProvider recovers a provider whose certificate vCenter reports
+	// `expired` or `invalid` (or whose reconnect faults `InvalidCertificate`),
+	// as one task the gateway runs: a pre-flight that reads the certificate
+	// the provider's URL presents and refuses to change anything unless the
+	// register can succeed (FAILED_PRECONDITION
+	// `PROVIDER_CERTIFICATE_NOT_RENEWED` while the provider still presents
+	// the old or an expired certificate; `CERTIFICATE_FINGERPRINT_MISMATCH`
+	// when `certificate_sha256_fingerprint` is given and differs), then
+	// unregister, register with the same name and URL and the confirmed
+	// certificate, and wait until the new provider is online or connected.
+	// A provider that needs no recovery is refused with FAILED_PRECONDITION
+	// `RECOVERY_NOT_NEEDED`.
+	//
+	// The task's `steps` show each step. If a step after the unregister fails,
+	// the task fails naming the step, and the same call (same `request_id`,
+	// with the password) resumes from that step. The task's `result` names the
+	// registered provider, which has a new moId.
+	RecoverProvider(context.Context, *RecoverProviderRequest) (*Task, error)
 	mustEmbedUnimplementedVasaProviderServiceServer()
 }
 
@@ -142,6 +329,24 @@ func (UnimplementedVasaProviderServiceServer) GetVasaProvider(context.Context, *
 }
 func (UnimplementedVasaProviderServiceServer) ReconnectProvider(context.Context, *ReconnectProviderRequest) (*Task, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReconnectProvider not implemented")
+}
+func (UnimplementedVasaProviderServiceServer) WatchVasaProviders(*WatchVasaProvidersRequest, grpc.ServerStreamingServer[VasaProviderEvent]) error {
+	return status.Error(codes.Unimplemented, "method WatchVasaProviders not implemented")
+}
+func (UnimplementedVasaProviderServiceServer) RegisterProvider(context.Context, *RegisterProviderRequest) (*Task, error) {
+	return nil, status.Error(codes.Unimplemented, "method RegisterProvider not implemented")
+}
+func (UnimplementedVasaProviderServiceServer) UnregisterProvider(context.Context, *UnregisterProviderRequest) (*Task, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnregisterProvider not implemented")
+}
+func (UnimplementedVasaProviderServiceServer) SyncProvider(context.Context, *SyncProviderRequest) (*Task, error) {
+	return nil, status.Error(codes.Unimplemented, "method SyncProvider not implemented")
+}
+func (UnimplementedVasaProviderServiceServer) RefreshProviderCertificate(context.Context, *RefreshProviderCertificateRequest) (*Task, error) {
+	return nil, status.Error(codes.Unimplemented, "method RefreshProviderCertificate not implemented")
+}
+func (UnimplementedVasaProviderServiceServer) RecoverProvider(context.Context, *RecoverProviderRequest) (*Task, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecoverProvider not implemented")
 }
 func (UnimplementedVasaProviderServiceServer) mustEmbedUnimplementedVasaProviderServiceServer() {}
 func (UnimplementedVasaProviderServiceServer) testEmbeddedByValue()                             {}
@@ -218,6 +423,107 @@ func _VasaProviderService_ReconnectProvider_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VasaProviderService_WatchVasaProviders_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchVasaProvidersRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(VasaProviderServiceServer).WatchVasaProviders(m, &grpc.GenericServerStream[WatchVasaProvidersRequest, VasaProviderEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type VasaProviderService_WatchVasaProvidersServer = grpc.ServerStreamingServer[VasaProviderEvent]
+
+func _VasaProviderService_RegisterProvider_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegisterProviderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VasaProviderServiceServer).RegisterProvider(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VasaProviderService_RegisterProvider_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VasaProviderServiceServer).RegisterProvider(ctx, req.(*RegisterProviderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VasaProviderService_UnregisterProvider_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnregisterProviderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VasaProviderServiceServer).UnregisterProvider(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VasaProviderService_UnregisterProvider_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VasaProviderServiceServer).UnregisterProvider(ctx, req.(*UnregisterProviderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VasaProviderService_SyncProvider_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SyncProviderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VasaProviderServiceServer).SyncProvider(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VasaProviderService_SyncProvider_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VasaProviderServiceServer).SyncProvider(ctx, req.(*SyncProviderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VasaProviderService_RefreshProviderCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RefreshProviderCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VasaProviderServiceServer).RefreshProviderCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VasaProviderService_RefreshProviderCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VasaProviderServiceServer).RefreshProviderCertificate(ctx, req.(*RefreshProviderCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VasaProviderService_RecoverProvider_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecoverProviderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VasaProviderServiceServer).RecoverProvider(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VasaProviderService_RecoverProvider_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VasaProviderServiceServer).RecoverProvider(ctx, req.(*RecoverProviderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // VasaProviderService_ServiceDesc is the grpc.ServiceDesc for VasaProviderService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -237,7 +543,33 @@ var VasaProviderService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ReconnectProvider",
 			Handler:    _VasaProviderService_ReconnectProvider_Handler,
 		},
+		{
+			MethodName: "RegisterProvider",
+			Handler:    _VasaProviderService_RegisterProvider_Handler,
+		},
+		{
+			MethodName: "UnregisterProvider",
+			Handler:    _VasaProviderService_UnregisterProvider_Handler,
+		},
+		{
+			MethodName: "SyncProvider",
+			Handler:    _VasaProviderService_SyncProvider_Handler,
+		},
+		{
+			MethodName: "RefreshProviderCertificate",
+			Handler:    _VasaProviderService_RefreshProviderCertificate_Handler,
+		},
+		{
+			MethodName: "RecoverProvider",
+			Handler:    _VasaProviderService_RecoverProvider_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchVasaProviders",
+			Handler:       _VasaProviderService_WatchVasaProviders_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "vasagw/v1/vasa_provider_service.proto",
 }
