@@ -178,11 +178,17 @@ func containsString(list []string, s string) bool {
 // here is refused to everyone once callers authenticate.
 func methodRoles() map[string]auth.Role {
 	return map[string]auth.Role{
-		vasagwv1.VasaProviderService_ListVasaProviders_FullMethodName: auth.RoleViewer,   // StorageViews.View
-		vasagwv1.VasaProviderService_GetVasaProvider_FullMethodName:   auth.RoleViewer,   // StorageViews.View
-		vasagwv1.VasaProviderService_ReconnectProvider_FullMethodName: auth.RoleOperator, // StorageViews.ConfigureService
-		vasagwv1.TaskService_GetTask_FullMethodName:                   auth.RoleViewer,   // StorageViews.View
-		vasagwv1.TaskService_WatchTask_FullMethodName:                 auth.RoleViewer,   // StorageViews.View
+		vasagwv1.VasaProviderService_ListVasaProviders_FullMethodName:          auth.RoleViewer,   // StorageViews.View
+		vasagwv1.VasaProviderService_GetVasaProvider_FullMethodName:            auth.RoleViewer,   // StorageViews.View
+		vasagwv1.VasaProviderService_ReconnectProvider_FullMethodName:          auth.RoleOperator, // StorageViews.ConfigureService
+		vasagwv1.VasaProviderService_WatchVasaProviders_FullMethodName:         auth.RoleViewer,   // StorageViews.View
+		vasagwv1.VasaProviderService_RegisterProvider_FullMethodName:           auth.RoleOperator, // StorageViews.ConfigureService
+		vasagwv1.VasaProviderService_UnregisterProvider_FullMethodName:         auth.RoleOperator, // StorageViews.ConfigureService
+		vasagwv1.VasaProviderService_SyncProvider_FullMethodName:               auth.RoleOperator, // StorageViews.View upstream; a write here
+		vasagwv1.VasaProviderService_RefreshProviderCertificate_FullMethodName: auth.RoleOperator, // StorageViews.ConfigureService
+		vasagwv1.VasaProviderService_RecoverProvider_FullMethodName:            auth.RoleOperator, // StorageViews.ConfigureService
+		vasagwv1.TaskService_GetTask_FullMethodName:                            auth.RoleViewer,   // StorageViews.View
+		vasagwv1.TaskService_WatchTask_FullMethodName:                          auth.RoleViewer,   // StorageViews.View
 	}
 }
 

@@ -413,32 +413,66 @@ func TestRolesPerRPC(t *testing.T) {
 	task := first.GetName()
 	restTask := strings.ReplaceAll(task, ":", "%3A")
 
+	// Rows with mayFail call the RPC on a provider that does not exist (or
+	// with a request the RPC refuses), so that an allowed call changes
+	// nothing: for them, "allowed" means the call got past authorization.
+	const missing = "vcenters/default/vasaProviders/vp-missing"
 	rpcs := []struct {
-		method string
-		role   auth.Role
-		grpc   func(ctx context.Context) error
-		rest   [3]string // method, path, body
+		method  string
+		role    auth.Role
+		grpc    func(ctx context.Context) error
+		rest    [3]string // method, path, body
+		mayFail bool
 	}{
 		{vasagwv1.VasaProviderService_ListVasaProviders_FullMethodName, auth.RoleViewer, func(ctx context.Context) error {
 			_, err := providers.ListVasaProviders(ctx, &vasagwv1.ListVasaProvidersRequest{Parent: "vcenters/default"})
 			return err
-		}, [3]string{http.MethodGet, "/v1/vcenters/default/vasaProviders", ""}},
+		}, [3]string{http.MethodGet, "/v1/vcenters/default/vasaProviders", ""}, false},
 		{vasagwv1.VasaProviderService_GetVasaProvider_FullMethodName, auth.RoleViewer, func(ctx context.Context) error {
 			_, err := providers.GetVasaProvider(ctx, &vasagwv1.GetVasaProviderRequest{Name: "vcenters/default/vasaProviders/vp-1"})
 			return err
-		}, [3]string{http.MethodGet, "/v1/vcenters/default/vasaProviders/vp-1", ""}},
+		}, [3]string{http.MethodGet, "/v1/vcenters/default/vasaProviders/vp-1", ""}, false},
 		{vasagwv1.VasaProviderService_ReconnectProvider_FullMethodName, auth.RoleOperator, func(ctx context.Context) error {
 			_, err := providers.ReconnectProvider(ctx, &vasagwv1.ReconnectProviderRequest{Name: "vcenters/default/vasaProviders/vp-1"})
 			return err
-		}, [3]string{http.MethodPost, "/v1/vcenters/default/vasaProviders/vp-1:reconnect", "{}"}},
+		}, [3]string{http.MethodPost, "/v1/vcenters/default/vasaProviders/vp-1:reconnect", "{}"}, false},
 		{vasagwv1.TaskService_GetTask_FullMethodName, auth.RoleViewer, func(ctx context.Context) error {
 			_, err := tasks.GetTask(ctx, &vasagwv1.GetTaskRequest{Name: task})
 			return err
-		}, [3]string{http.MethodGet, "/v1/" + restTask, ""}},
+		}, [3]string{http.MethodGet, "/v1/" + restTask, ""}, false},
 		{vasagwv1.TaskService_WatchTask_FullMethodName, auth.RoleViewer, func(ctx context.Context) error {
 			_, err := watchGRPC(ctx, tasks, task)
 			return err
-		}, [3]string{http.MethodGet, "/v1/" + restTask + ":watch", ""}},
+		}, [3]string{http.MethodGet, "/v1/" + restTask + ":watch", ""}, false},
+		{vasagwv1.VasaProviderService_WatchVasaProviders_FullMethodName, auth.RoleViewer, func(ctx context.Context) error {
+			// An invalid filter ends the stream at once once authorized.
+			stream, err := providers.WatchVasaProviders(ctx, &vasagwv1.WatchVasaProvidersRequest{Parent: "vcenters/default", Filter: "((("})
+			if err != nil {
+				return err
+			}
+			_, err = stream.Recv()
+			return err
+		}, [3]string{http.MethodGet, "/v1/vcenters/default/vasaProviders:watch?filter=%28%28%28", ""}, true},
+		{vasagwv1.VasaProviderService_RegisterProvider_FullMethodName, auth.RoleOperator, func(ctx context.Context) error {
+			_, err := providers.RegisterProvider(ctx, &vasagwv1.RegisterProviderRequest{Parent: "vcenters/default"})
+			return err
+		}, [3]string{http.MethodPost, "/v1/vcenters/default/vasaProviders", "{}"}, true},
+		{vasagwv1.VasaProviderService_UnregisterProvider_FullMethodName, auth.RoleOperator, func(ctx context.Context) error {
+			_, err := providers.UnregisterProvider(ctx, &vasagwv1.UnregisterProviderRequest{Name: missing})
+			return err
+		}, [3]string{http.MethodDelete, "/v1/" + missing, ""}, true},
+		{vasagwv1.VasaProviderService_SyncProvider_FullMethodName, auth.RoleOperator, func(ctx context.Context) error {
+			_, err := providers.SyncProvider(ctx, &vasagwv1.SyncProviderRequest{Name: missing})
+			return err
+		}, [3]string{http.MethodPost, "/v1/" + missing + ":sync", "{}"}, true},
+		{vasagwv1.VasaProviderService_RefreshProviderCertificate_FullMethodName, auth.RoleOperator, func(ctx context.Context) error {
+			_, err := providers.RefreshProviderCertificate(ctx, &vasagwv1.RefreshProviderCertificateRequest{Name: missing})
+			return err
+		}, [3]string{http.MethodPost, "/v1/" + missing + ":refreshCertificate", "{}"}, true},
+		{vasagwv1.VasaProviderService_RecoverProvider_FullMethodName, auth.RoleOperator, func(ctx context.Context) error {
+			_, err := providers.RecoverProvider(ctx, &vasagwv1.RecoverProviderRequest{Name: missing})
+			return err
+		}, [3]string{http.MethodPost, "/v1/" + missing + ":recover", "{}"}, true},
 	}
 	// Every API method is in the table, and the table is what is enforced.
 	roles := methodRoles()
@@ -476,6 +510,15 @@ func TestRolesPerRPC(t *testing.T) {
 				r, rerr := g.restCall(t, hc, rpc.rest[0], rpc.rest[1], rpc.rest[2], "Authorization", "Bearer "+tok)
 				if rerr != nil {
 					t.Fatal(rerr)
+				}
+				if allowed && rpc.mayFail {
+					if c := status.Code(err); c == codes.PermissionDenied || c == codes.Unauthenticated {
+						t.Errorf("gRPC: %v, want the call authorized", err)
+					}
+					if r.code == http.StatusForbidden || r.code == http.StatusUnauthorized {
+						t.Errorf("REST: %d %s, want the call authorized", r.code, r.body)
+					}
+					return
 				}
 				if allowed {
 					if err != nil {
