@@ -87,6 +87,8 @@ func TestAuthenticatorRoles(t *testing.T) {
 		{name: "certificate unknown", creds: auth.Credentials{VerifiedChains: chain(authtest.CertOptions{CommonName: "automation"})}, wantCaller: "certificate:CN=automation"},
 		{name: "bad token beats good certificate", creds: auth.Credentials{Authorization: []string{"Bearer x.y.z"}, VerifiedChains: chain(authtest.CertOptions{CommonName: "reconnect-bot"})}, wantReason: auth.ReasonTokenInvalid},
 		{name: "expired", creds: bearer(iss.Sign(t, withClaim(iss.Claims("automation"), "exp", 1))), wantReason: auth.ReasonTokenExpired},
+		{name: "no exp is invalid, not expired", creds: bearer(iss.Sign(t, withoutClaim(iss.Claims("automation"), "exp"))), wantReason: auth.ReasonTokenInvalid},
+		{name: "exp null is invalid, not expired", creds: bearer(iss.Sign(t, withClaim(iss.Claims("automation"), "exp", nil))), wantReason: auth.ReasonTokenInvalid},
 		{name: "nothing", wantReason: auth.ReasonUnauthenticated},
 		{name: "basic", creds: auth.Credentials{Authorization: []string{"Basic dXNlcjpwYXNz"}}, wantReason: auth.ReasonUnauthenticated},
 		{name: "two headers", creds: auth.Credentials{Authorization: []string{"Bearer " + iss.Token(t, "automation"), "Bearer " + iss.Token(t, "automation")}}, wantReason: auth.ReasonUnauthenticated},
@@ -118,6 +120,11 @@ func bearer(tok string) auth.Credentials {
 
 func withClaim(c map[string]any, k string, v any) map[string]any {
 	c[k] = v
+	return c
+}
+
+func withoutClaim(c map[string]any, k string) map[string]any {
+	delete(c, k)
 	return c
 }
 

@@ -148,6 +148,12 @@ func checkAlgorithms(algs []string) ([]string, error) {
 func (v *TokenVerifier) Verify(ctx context.Context, raw string) (*Token, error) {
 	idt, err := v.verifier.Verify(ctx, raw)
 	if err != nil {
+		// go-oidc reports a token without exp as expired at the zero time;
+		// it never had an expiry, so it is invalid, not expired.
+		var exp *oidc.TokenExpiredError
+		if errors.As(err, &exp) && exp.Expiry.IsZero() {
+			return nil, errNoExpiry
+		}
 		return nil, err
 	}
 	if idt.Subject == "" {
@@ -159,6 +165,10 @@ func (v *TokenVerifier) Verify(ctx context.Context, raw string) (*Token, error) 
 	}
 	return &Token{Issuer: idt.Issuer, Subject: idt.Subject, claims: claims}, nil
 }
+
+// errNoExpiry refuses a token without an exp claim: the gateway accepts
+// no token that is valid forever.
+var errNoExpiry = errors.New("token has no exp claim")
 
 // isExpired reports whether a [TokenVerifier.Verify] error is an expired
 // token.
