@@ -62,6 +62,7 @@ type TokenConfig struct {
 // claims, OpenID Connect ID token or RFC 9068 access token alike.
 type TokenVerifier struct {
 	verifier *oidc.IDTokenVerifier
+	file     *fileKeySet // nil with OpenID Connect discovery
 }
 
 // Token is a verified token's identity: issuer, subject and its claims.
@@ -115,7 +116,7 @@ func NewTokenVerifier(ctx context.Context, cfg TokenConfig) (*TokenVerifier, err
 		if err != nil {
 			return nil, err
 		}
-		return &TokenVerifier{verifier: oidc.NewVerifier(cfg.Issuer, keys, oc)}, nil
+		return &TokenVerifier{verifier: oidc.NewVerifier(cfg.Issuer, keys, oc), file: keys}, nil
 	case cfg.DiscoveryURL != "":
 		if cfg.Issuer != "" && cfg.Issuer != cfg.DiscoveryURL {
 			return nil, fmt.Errorf("issuer %q differs from the discovery URL %q, which OpenID Connect makes the issuer", cfg.Issuer, cfg.DiscoveryURL)
@@ -164,6 +165,16 @@ func (v *TokenVerifier) Verify(ctx context.Context, raw string) (*Token, error) 
 		return nil, fmt.Errorf("token claims: %w", err)
 	}
 	return &Token{Issuer: idt.Issuer, Subject: idt.Subject, claims: claims}, nil
+}
+
+// KeyFileFailures counts the changes of the JWKS file that could not be
+// used (unreadable, or not a key set), each of which kept the previous keys
+// in use; it is 0 with OpenID Connect discovery. Metrics read it.
+func (v *TokenVerifier) KeyFileFailures() int64 {
+	if v.file == nil {
+		return 0
+	}
+	return v.file.failures.Load()
 }
 
 // errNoExpiry refuses a token without an exp claim: the gateway accepts
