@@ -1,8 +1,10 @@
 package auth_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -172,6 +174,98 @@ func TestJWKSFileRotation(t *testing.T) {
 	if _, err := v.Verify(ctx, oldKey.Token(t, "alice")); err == nil {
 		t.Fatal("old key still accepted after rotation")
 	}
+}
+
+// TestJWKSFileEmptiedRevokes: a well-formed key set without keys revokes
+// every key; only a file that cannot be read or does not parse keeps the
+// previous keys, with an error log and a count of the failure.
+func TestJWKSFileEmptiedRevokes(t *testing.T) {
+	t.Parallel()
+	iss := authtest.NewIssuer(t, testIssuer, testAudience)
+	dir := t.TempDir()
+	path := iss.WriteJWKS(t, dir)
+	var logs bytes.Buffer
+	v, err := auth.NewTokenVerifier(context.Background(), auth.TokenConfig{
+		Issuer: testIssuer, Audience: testAudience, JWKSFile: path,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tok := iss.Token(t, "alice")
+	steps := []struct {
+		name     string
+		file     []byte
+		accepted bool
+		failures int64
+	}{
+		{name: "not JSON keeps the keys", file: []byte(`{"keys":[`), accepted: true, failures: 1},
+		{name: "no keys array keeps the keys", file: []byte(`{}`), accepted: true, failures: 2},
+		{name: "a key that does not decode keeps the keys", file: []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"AA"}]}`), accepted: true, failures: 3},
+		{name: "an emptied set revokes", file: []byte(`{"keys":[]}`), accepted: false, failures: 3},
+		{name: "a broken file keeps the empty set", file: []byte(`{"keys":`), accepted: false, failures: 4},
+		{name: "only encryption keys revoke", file: encOnly(t, iss), accepted: false, failures: 4},
+		{name: "the key again", file: iss.JWKS(t), accepted: true, failures: 4},
+	}
+	for i, step := range steps {
+		if err := os.WriteFile(path, step.file, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		touch(t, path, time.Now().Add(time.Duration(i+1)*time.Minute))
+		_, err := v.Verify(ctx, tok)
+		if got := err == nil; got != step.accepted {
+			t.Errorf("%s: token accepted = %v (%v), want %v", step.name, got, err, step.accepted)
+		}
+		if got := v.KeyFileFailures(); got != step.failures {
+			t.Errorf("%s: KeyFileFailures = %d, want %d", step.name, got, step.failures)
+		}
+	}
+	// A file that disappears keeps the keys too, counted and logged once.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Errorf("after the file was removed: %v", err)
+		}
+	}
+	if got := v.KeyFileFailures(); got != 5 {
+		t.Errorf("after the file was removed: KeyFileFailures = %d, want 5", got)
+	}
+	if n := strings.Count(logs.String(), `"level":"ERROR"`); n != 5 {
+		t.Errorf("%d error log lines, want one per unusable file (5):\n%s", n, logs.String())
+	}
+}
+
+// TestJWKSFileEmptyAtStart: a gateway may start with an emptied key set
+// (a revocation survives a restart); it refuses every token.
+func TestJWKSFileEmptyAtStart(t *testing.T) {
+	t.Parallel()
+	iss := authtest.NewIssuer(t, testIssuer, testAudience)
+	path := authtest.WriteFile(t, t.TempDir(), "jwks.json", []byte(`{"keys":[]}`))
+	v, err := auth.NewTokenVerifier(context.Background(), auth.TokenConfig{Issuer: testIssuer, Audience: testAudience, JWKSFile: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(context.Background(), iss.Token(t, "alice")); err == nil {
+		t.Fatal("a token passed an empty key set")
+	}
+}
+
+// encOnly is the issuer's key set with its key marked for encryption.
+func encOnly(t *testing.T, iss *authtest.Issuer) []byte {
+	t.Helper()
+	var set map[string][]map[string]any
+	if err := json.Unmarshal(iss.JWKS(t), &set); err != nil {
+		t.Fatal(err)
+	}
+	set["keys"][0]["use"] = "enc"
+	b, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // touch sets a file's modification time, so that a rewrite within the
