@@ -748,6 +748,21 @@ func invalidRequest(field, description string) error {
 	return b.status().Err()
 }
 
+// requestIDReused refuses a request_id that the same caller already sent
+// for another operation or target: INVALID_ARGUMENT with reason
+// REQUEST_ID_REUSED and a BadRequest naming request_id. It never says what
+// the id was used for.
+func requestIDReused(vcenterID, resource string) error {
+	const description = "request_id was already used for another request; send a new request_id"
+	b := newGatewayStatus(vcenterID, resource)
+	b.set(codes.InvalidArgument, "REQUEST_ID_REUSED", description, "This request id was already used for another request; retry with a new request id.")
+	b.details = append(b.details, &errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{
+		Field:       "request_id",
+		Description: description,
+	}}})
+	return b.status().Err()
+}
+
 // sentence ends s with a full stop unless it already ends a sentence.
 func sentence(s string) string {
 	if strings.HasSuffix(s, ".") || strings.HasSuffix(s, "!") || strings.HasSuffix(s, "?") {

@@ -20,62 +20,17 @@ import (
 // fail the others who joined it.
 const reconnectTimeout = time.Minute
 
-// maxRequestIDs bounds the request_id memory; the oldest ids go first.
-const maxRequestIDs = 100_000
-
-// reconnects de-duplicates ReconnectProvider: by request_id across retries,
-// and by provider across concurrent callers.
+// reconnects de-duplicates ReconnectProvider across concurrent callers, by
+// provider; request_ids are the [requestIDs] store's.
 type reconnects struct {
-	ttl    time.Duration
 	flight singleflight.Group
 
-	mu       sync.Mutex
-	requests map[string]requestRecord // request_id -> what it started
-	order    []string                 // request_ids, oldest first
-	active   map[string]string        // provider resource -> latest task id
+	mu     sync.Mutex
+	active map[string]string // provider resource -> latest task id
 }
 
-type requestRecord struct {
-	provider string
-	taskID   string
-	expires  time.Time
-}
-
-func newReconnects(ttl time.Duration) *reconnects {
-	return &reconnects{
-		ttl:      ttl,
-		requests: make(map[string]requestRecord),
-		active:   make(map[string]string),
-	}
-}
-
-// lookup returns the record of a request_id seen before.
-func (r *reconnects) lookup(requestID string, now time.Time) (requestRecord, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rec, ok := r.requests[requestID]
-	if !ok || now.After(rec.expires) {
-		return requestRecord{}, false
-	}
-	return rec, true
-}
-
-// remember records what a request_id started. The first record wins, so a
-// retry racing its original cannot re-point the id to another task.
-func (r *reconnects) remember(requestID, provider, taskID string, now time.Time) requestRecord {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if rec, ok := r.requests[requestID]; ok && !now.After(rec.expires) {
-		return rec
-	}
-	for len(r.order) > 0 && (len(r.order) >= maxRequestIDs || now.After(r.requests[r.order[0]].expires)) {
-		delete(r.requests, r.order[0])
-		r.order = r.order[1:]
-	}
-	rec := requestRecord{provider: provider, taskID: taskID, expires: now.Add(r.ttl)}
-	r.requests[requestID] = rec
-	r.order = append(r.order, requestID)
-	return rec
+func newReconnects() *reconnects {
+	return &reconnects{active: make(map[string]string)}
 }
 
 func (r *reconnects) activeTask(provider string) (string, bool) {
@@ -135,14 +90,15 @@ func (s *Service) reconnect(ctx context.Context, name providerName, requestID st
 	if err != nil {
 		return nil, err
 	}
-	if requestID != "" {
-		if rec, ok := s.reconnects.lookup(requestID, time.Now()); ok {
-			if rec.provider != resource {
-				return nil, invalidRequest("request_id", "request_id was already used to reconnect another provider")
-			}
-			s.audit(ctx, resource, rec.taskID, requestID, "retried")
-			return s.taskSnapshot(ctx, up, name.VCenter, rec.taskID)
-		}
+	prior, ok, err := s.requestIDs.prior(ctx, opReconnect, name.VCenter, resource, requestID)
+	if err != nil {
+		err = s.fail(ctx, err, name.VCenter, resource, "look up request id")
+		s.audit(ctx, resource, "", requestID, "refused: "+status.Code(err).String())
+		return nil, err
+	}
+	if ok {
+		s.audit(ctx, resource, prior, requestID, "retried")
+		return s.taskSnapshot(ctx, up, name.VCenter, prior)
 	}
 
 	version, known := s.providers.vasaVersion(name)
@@ -171,9 +127,14 @@ func (s *Service) reconnect(ctx context.Context, name providerName, requestID st
 		return nil, err
 	}
 	got := v.(startedTask)
-	taskID := got.id
-	if requestID != "" {
-		taskID = s.reconnects.remember(requestID, resource, taskID, time.Now()).taskID
+	taskID, err := s.requestIDs.remember(ctx, opReconnect, name.VCenter, resource, requestID, got.id)
+	if err != nil {
+		// The task runs; only this answer is refused (a concurrent call of
+		// the same caller used the id for another target first) or, with a
+		// shared store that failed, the id is not remembered.
+		err = s.fail(ctx, err, name.VCenter, resource, "remember request id")
+		s.audit(ctx, resource, got.id, requestID, "refused: "+status.Code(err).String())
+		return nil, err
 	}
 	s.audit(ctx, resource, taskID, requestID, "started")
 	if taskID == got.id && got.task != nil {

@@ -38,8 +38,12 @@ type Options struct {
 	WatchLinger time.Duration
 	// TerminalTTL is how long a finished task stays cached.
 	TerminalTTL time.Duration
-	// RequestIDTTL is how long a ReconnectProvider request_id is remembered.
+	// RequestIDTTL is how long a request_id is remembered; at least an
+	// hour by default (API.md, "Idempotency rules").
 	RequestIDTTL time.Duration
+	// RequestStore remembers request_ids per caller; nil keeps them in
+	// this process ([NewMemoryRequestStore]).
+	RequestStore RequestStore
 	// ProviderInfoTTL is how long provider facts used for pre-checks (the
 	// VASA version) are trusted without asking vCenter again.
 	ProviderInfoTTL time.Duration
@@ -62,6 +66,9 @@ func (o *Options) setDefaults() {
 	if o.RequestIDTTL <= 0 {
 		o.RequestIDTTL = time.Hour
 	}
+	if o.RequestStore == nil {
+		o.RequestStore = NewMemoryRequestStore()
+	}
 	if o.ProviderInfoTTL <= 0 {
 		o.ProviderInfoTTL = 5 * time.Minute
 	}
@@ -74,12 +81,13 @@ func (o *Options) setDefaults() {
 }
 
 // Service holds the state shared by the gRPC services: the upstreams, the
-// watch hub, and the reconnect de-duplication.
+// watch hub, the reconnect de-duplication and the request_id memory.
 type Service struct {
 	opts       Options
 	log        *slog.Logger
 	hub        *hub
 	reconnects *reconnects
+	requestIDs requestIDs
 	providers  *providerFacts
 }
 
@@ -92,7 +100,8 @@ func New(opts Options) (*Service, error) {
 	s := &Service{
 		opts:       opts,
 		log:        opts.Logger,
-		reconnects: newReconnects(opts.RequestIDTTL),
+		reconnects: newReconnects(),
+		requestIDs: requestIDs{store: opts.RequestStore, ttl: opts.RequestIDTTL},
 		providers:  newProviderFacts(opts.ProviderInfoTTL),
 	}
 	s.hub = newHub(hubOptions{
