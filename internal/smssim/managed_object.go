@@ -98,8 +98,19 @@ func (o *vasaProvider) VasaProviderReconnectTask(ctx *simulator.Context, req *sm
 		body.Fault_ = simulator.Fault(faultString(p.ReconnectFault), p.ReconnectFault)
 		return body
 	}
+	id := o.Value
 	connects := p.Info.Status == StatusDisconnected
-	ref := o.sim.newTask(o.Value, taskReconnect, p.ReconnectDuration, p.TaskFault, connects)
+	ref := o.sim.newTask(taskSpec{
+		method: "VasaProviderReconnect_Task", provider: id, object: o.ManagedObjectReference, kind: taskReconnect,
+		duration: p.ReconnectDuration, fault: p.TaskFault,
+		effect: func(done string) {
+			if p := o.sim.providers[id]; p != nil && connects {
+				p.Info.Status = StatusConnected
+				p.Info.StatusFault = nil
+				p.Info.LastSyncTime = done
+			}
+		},
+	})
 	body.Res = &smstypes.VasaProviderReconnect_TaskResponse{Returnval: ref}
 	return body
 }
@@ -133,7 +144,16 @@ func (o *vasaProvider) VasaProviderSyncTask(ctx *simulator.Context, req *smstype
 			FaultMessage: []vimtypes.LocalizableMessage{{Key: "com.vmware.vim.sms.provider.unavailable", Message: msg}},
 		}}, msg)
 	}
-	ref := o.sim.newTask(o.Value, taskSync, p.SyncDuration, fault, false)
+	id := o.Value
+	ref := o.sim.newTask(taskSpec{
+		method: "VasaProviderSync_Task", provider: id, object: o.ManagedObjectReference, kind: taskSync,
+		duration: p.SyncDuration, fault: fault,
+		effect: func(done string) {
+			if p := o.sim.providers[id]; p != nil {
+				p.Info.LastSyncTime = done
+			}
+		},
+	})
 	body.Res = &smstypes.VasaProviderSync_TaskResponse{Returnval: ref}
 	return body
 }

@@ -28,6 +28,20 @@ type Provider struct {
 	TaskFault *vimtypes.LocalizedMethodFault
 	// SyncDuration is how long a VasaProviderSync_Task runs at speed 1.
 	SyncDuration time.Duration
+
+	// CertificateKey is the PEM private key of Info.Certificate. The
+	// provider's URL is served by a TLS listener on 127.0.0.1 (the
+	// simulator rewrites Info.Url to it) that presents Info.Certificate
+	// when CertificateKey is set, and otherwise a fresh self-signed
+	// certificate with the same validity (or one year), which then differs
+	// from the one SMS holds, like a provider whose certificate was
+	// replaced behind vCenter's back.
+	CertificateKey string
+	// Unreachable makes the provider's listener reset every connection
+	// before the TLS handshake, until [Simulator.SetProviderReachable].
+	Unreachable bool
+
+	endpoint *endpoint // the listener behind Info.Url; nil without a URL
 }
 
 // VasaProviderInfo.Status values that a reconnect reads and writes.
@@ -51,8 +65,12 @@ const (
 //     ProviderConnectionFailed and the provider stays disconnected.
 //   - vp-6 "legacy-f": VASA 1.0, connected.
 //
-// Certificates are generated on each call (validity dates are relative to the
-// wall clock), so DefaultProviders panics only if key generation fails.
+// Each provider's URL is served, once the providers are added to a
+// Simulator, by a TLS listener on 127.0.0.1 presenting the provider's
+// certificate (vp-3's expired one included); vp-4's resets every
+// connection. Certificates are generated on each call (validity dates are
+// relative to the wall clock), so DefaultProviders panics only if key
+// generation fails.
 func DefaultProviders() []Provider {
 	now := time.Now().UTC().Truncate(time.Second)
 	year := 365 * 24 * time.Hour
@@ -73,7 +91,7 @@ func DefaultProviders() []Provider {
 	out := make([]Provider, 0, len(seeds))
 	for i, s := range seeds {
 		host := s.name + ".example.test"
-		cert, err := newSelfSigned(host, []string{host}, nil, s.notBefore, s.notAfter)
+		cert, err := providerCertificate(host, s.notBefore, s.notAfter)
 		if err != nil {
 			panic(fmt.Sprintf("smssim: provider certificate: %v", err))
 		}
@@ -82,6 +100,7 @@ func DefaultProviders() []Provider {
 			Info:              providerInfo(i+1, s.name, host, s.vasa, s.status, s.certStatus, string(cert.certPEM), s.notAfter, now.Add(-time.Duration(i+1)*time.Hour)),
 			ReconnectDuration: time.Second,
 			SyncDuration:      2 * time.Second,
+			CertificateKey:    string(cert.keyPEM),
 		}
 		switch s.id {
 		case "vp-2":
@@ -100,6 +119,7 @@ func DefaultProviders() []Provider {
 				Certificate: string(cert.certPEM),
 			}
 		case "vp-4":
+			p.Unreachable = true
 			p.ReconnectFault = connectionFailed(s.name, p.Info.Url, "Connection refused (Connection refused)")
 			p.Info.StatusFault = localized(connectionFailed(s.name, p.Info.Url, "Connection refused (Connection refused)"),
 				fmt.Sprintf("Could not connect to VASA provider %s at %s.", s.name, p.Info.Url))

@@ -242,6 +242,7 @@ func (s *Server) Close() {
 		s.model.Remove()
 		modelMu.Unlock()
 	}
+	s.Sim.Close()
 	if s.dir != "" {
 		_ = os.RemoveAll(s.dir)
 	}

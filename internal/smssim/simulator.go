@@ -35,6 +35,10 @@ const (
 	Path      = "/sms/sdk"
 )
 
+// APIVersion is the SMS API version the simulator implements (QueryAboutInfo,
+// /sms/sdk/vimServiceVersions.xml).
+const APIVersion = "8.0.2.0"
+
 // Well-known managed object references of the SMS endpoint.
 var (
 	ServiceInstance = vimtypes.ManagedObjectReference{Type: "SmsServiceInstance", Value: "ServiceInstance"}
@@ -70,7 +74,17 @@ type Simulator struct {
 	pending   []*task // tasks not yet settled, oldest first
 	taskSeq   int
 	faults    []injectedFault
-	denied    map[string]string // user name -> privilege
+	// taskFaults end the tasks of a method in error (InjectTaskFault).
+	taskFaults []injectedFault
+	denied     map[string]string // user name -> privilege
+	// endpoints are the providers' TLS listeners by URL; bySeed finds one
+	// by the moId of the provider it was created for, byOrigin by the URL
+	// that provider was given before the simulator replaced it.
+	endpoints map[string]*endpoint
+	bySeed    map[string]*endpoint
+	byOrigin  map[string]*endpoint
+	usedIDs   map[string]bool // every provider moId ever used
+	closed    bool
 	calls     map[string]int
 	callsOn   map[callKey]int
 }
@@ -99,6 +113,10 @@ func New(opts Options) *Simulator {
 		denied:    make(map[string]string),
 		calls:     make(map[string]int),
 		callsOn:   make(map[callKey]int),
+		endpoints: make(map[string]*endpoint),
+		bySeed:    make(map[string]*endpoint),
+		byOrigin:  make(map[string]*endpoint),
+		usedIDs:   make(map[string]bool),
 	}
 	for _, p := range providers {
 		s.AddProvider(p)
@@ -172,7 +190,8 @@ func (s *Simulator) precheck(ctx *simulator.Context, method string, this vimtype
 	}
 
 	switch method {
-	case "VasaProviderReconnect_Task", "VasaProviderSync_Task":
+	case "VasaProviderReconnect_Task", "VasaProviderSync_Task", "RegisterProvider_Task", "UnregisterProvider_Task",
+		"VasaProviderRefreshCertificate_Task", "VasaProviderRevokeCertificate_Task":
 		if ctx.Session == nil {
 			break
 		}
@@ -222,40 +241,50 @@ func (s *Simulator) settle() {
 	s.pending = kept
 }
 
-// apply makes the side effects of the ended task t. Callers hold s.mu.
+// apply makes the side effect of the ended task t. Callers hold s.mu.
 func (s *Simulator) apply(t *task) {
-	if t.fault != nil {
+	if t.fault != nil || t.effect == nil {
 		return
 	}
-	p := s.providers[t.provider]
-	if p == nil {
-		return
-	}
-	done := s.clock.wall(t.end()).UTC().Format(time.RFC3339)
-	switch t.kind {
-	case taskReconnect:
-		if t.connects {
-			p.Info.Status = StatusConnected
-			p.Info.StatusFault = nil
-			p.Info.LastSyncTime = done
-		}
-	case taskSync:
-		p.Info.LastSyncTime = done
-	}
+	t.effect(s.clock.wall(t.end()).UTC().Format(time.RFC3339))
 }
 
-// newTask registers a task on provider id. Callers hold s.mu.
-func (s *Simulator) newTask(id string, kind taskKind, d time.Duration, fault *vimtypes.LocalizedMethodFault, connects bool) vimtypes.ManagedObjectReference {
+// taskSpec describes a task to start.
+type taskSpec struct {
+	method   string // the SOAP method that starts it (for injected task faults)
+	provider string // the provider moId it acts on, "" for none
+	object   vimtypes.ManagedObjectReference
+	kind     taskKind
+	duration time.Duration
+	fault    *vimtypes.LocalizedMethodFault // the task ends in error half-way with it
+	result   vimtypes.AnyType
+	effect   func(done string)
+	// registers is the provider a register task adds when it succeeds.
+	registers *Provider
+}
+
+// newTask registers a task. A fault injected with [Simulator.InjectTaskFault]
+// for its method and object replaces its outcome. Callers hold s.mu.
+func (s *Simulator) newTask(spec taskSpec) vimtypes.ManagedObjectReference {
+	for _, f := range s.taskFaults {
+		if f.method == spec.method && (f.objectID == "" || f.objectID == spec.object.Value) {
+			spec.fault = localized(f.fault, faultString(f.fault))
+			break
+		}
+	}
 	s.taskSeq++
 	t := &task{
-		ref:      vimtypes.ManagedObjectReference{Type: typeSmsTask, Value: fmt.Sprintf("SmsTask-%d", s.taskSeq)},
-		provider: id,
-		kind:     kind,
-		created:  s.clock.virtual(s.clock.now()),
-		duration: d,
-		queued:   d / 10,
-		fault:    fault,
-		connects: connects,
+		ref:       vimtypes.ManagedObjectReference{Type: typeSmsTask, Value: fmt.Sprintf("SmsTask-%d", s.taskSeq)},
+		provider:  spec.provider,
+		object:    spec.object,
+		kind:      spec.kind,
+		created:   s.clock.virtual(s.clock.now()),
+		duration:  spec.duration,
+		queued:    spec.duration / 10,
+		fault:     spec.fault,
+		result:    spec.result,
+		effect:    spec.effect,
+		registers: spec.registers,
 	}
 	s.tasks[t.ref.Value] = t
 	s.pending = append(s.pending, t)
@@ -273,15 +302,32 @@ func (s *Simulator) InjectFault(method, objectID string, f vimtypes.BaseMethodFa
 	s.faults = append(s.faults, injectedFault{method: method, objectID: objectID, fault: f})
 }
 
-// ClearFaults removes every fault added by [Simulator.InjectFault].
+// InjectTaskFault makes every task that the SOAP method (e.g.
+// "RegisterProvider_Task", "UnregisterProvider_Task",
+// "VasaProviderSync_Task", "VasaProviderRefreshCertificate_Task") starts on
+// the object with moId objectID ("StorageManager" for register and
+// unregister) end in error with f half-way through, instead of what it would
+// have done, until [Simulator.ClearFaults]. objectID "" matches any object.
+// The call itself succeeds and returns the task, as vCenter reports the
+// faults these methods declare.
+func (s *Simulator) InjectTaskFault(method, objectID string, f vimtypes.BaseMethodFault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.taskFaults = append(s.taskFaults, injectedFault{method: method, objectID: objectID, fault: f})
+}
+
+// ClearFaults removes every fault added by [Simulator.InjectFault] and
+// [Simulator.InjectTaskFault]. Tasks already started keep their outcome.
 func (s *Simulator) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = nil
+	s.taskFaults = nil
 }
 
 // DenyUser makes the mutating SMS calls (VasaProviderReconnect_Task,
-// VasaProviderSync_Task) of sessions logged in as username fault
+// VasaProviderSync_Task, RegisterProvider_Task, UnregisterProvider_Task,
+// VasaProviderRefreshCertificate_Task, VasaProviderRevokeCertificate_Task) of sessions logged in as username fault
 // NoPermission naming privilege, e.g. "StorageViews.ConfigureService".
 // An empty privilege lifts the denial.
 func (s *Simulator) DenyUser(username, privilege string) {
@@ -325,6 +371,12 @@ func (s *Simulator) SetSpeed(factor float64) {
 
 // AddProvider adds p, or replaces the provider with the same ID. A
 // provider's Info.Name defaults to its ID.
+//
+// A provider with a URL gets a real TLS listener on 127.0.0.1 (see
+// [Provider]) and its Info.Url is rewritten to point there: providers
+// added with the same URL share one listener. AddProvider panics if it
+// cannot listen on 127.0.0.1, or if p.CertificateKey does not match
+// p.Info.Certificate.
 func (s *Simulator) AddProvider(p Provider) {
 	p.Info = cloneInfo(p.Info)
 	if p.Info.Name == "" {
@@ -332,9 +384,18 @@ func (s *Simulator) AddProvider(p Provider) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if p.Info.Url != "" && !s.closed {
+		e, err := s.endpointFor(p)
+		if err != nil {
+			panic(fmt.Sprintf("smssim: provider %s: %v", p.ID, err))
+		}
+		p.Info.Url = e.url
+		p.endpoint = e
+	}
 	if _, ok := s.providers[p.ID]; !ok {
 		s.order = append(s.order, p.ID)
 	}
+	s.usedIDs[p.ID] = true
 	s.providers[p.ID] = &p
 }
 

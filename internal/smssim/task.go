@@ -52,21 +52,31 @@ type taskKind int
 const (
 	taskReconnect taskKind = iota
 	taskSync
+	taskRegister
+	taskUnregister
+	taskRefreshCertificate
+	taskRevokeCertificate
 )
 
-// task is one SmsTask. Its state is a pure function of simulated time; the
-// only side effect (a reconnected provider, a new lastSyncTime) is applied
-// once, by settle, the first time the simulator notices the task ended.
+// task is one SmsTask. Its state is a pure function of simulated time; its
+// side effect (a reconnected provider, a new lastSyncTime, a registered or
+// removed provider) is applied once, by settle, the first time the
+// simulator notices the task ended.
 type task struct {
 	ref      vimtypes.ManagedObjectReference
-	provider string
+	provider string                          // the provider the task acts on ("" for none)
+	object   vimtypes.ManagedObjectReference // SmsTaskInfo.object
 	kind     taskKind
 
 	created  time.Duration // simulated time of creation
 	duration time.Duration // simulated duration until success
 	queued   time.Duration // simulated time spent queued
 	fault    *vimtypes.LocalizedMethodFault
-	connects bool // a successful end sets the provider connected
+	result   vimtypes.AnyType // SmsTaskInfo.result once the task succeeded
+	// effect applies a successful task's side effect; done is its
+	// completion time (RFC 3339). Called with the simulator's lock held.
+	effect    func(done string)
+	registers *Provider // the provider a register task adds
 
 	settled bool
 }
@@ -81,7 +91,7 @@ func (t *task) end() time.Duration {
 
 // info renders the task at simulated time v.
 func (t *task) info(c *clock, v time.Duration) smstypes.SmsTaskInfo {
-	obj := vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: t.provider}
+	obj := t.object
 	info := smstypes.SmsTaskInfo{
 		Key:    t.ref.Value,
 		Task:   t.ref,
@@ -102,6 +112,7 @@ func (t *task) info(c *clock, v time.Duration) smstypes.SmsTaskInfo {
 			info.Error = t.fault
 		} else {
 			info.State = string(smstypes.SmsTaskStateSuccess)
+			info.Result = t.result
 		}
 		return info
 	}
