@@ -38,6 +38,9 @@ type Provider struct {
 	LastSyncTime time.Time
 	// Certificate is the provider's certificate (PEM) as SMS holds it.
 	Certificate string
+	// CertificateSHA256 is Certificate's fingerprint ("AB:CD:...", see
+	// [NormalizeFingerprint]); "" when Certificate holds none.
+	CertificateSHA256 string
 	// ServiceLocation is the VASA endpoint SMS uses for the provider.
 	ServiceLocation string
 
@@ -48,6 +51,34 @@ type Provider struct {
 	SupportedProfiles []string
 	// SupportedProviderProfiles is the provider-level supportedProviderProfile list.
 	SupportedProviderProfiles []string
+
+	// RelatedStorageArrays are the arrays the provider manages.
+	RelatedStorageArrays []RelatedStorageArray
+	// SupportedVendorModels are the vendor and model pairs it supports.
+	SupportedVendorModels []VendorModel
+	// MaxBatchSize is the most entities one call may name (0: not reported).
+	MaxBatchSize int64
+	// ArrayIndependentProvider is nil when not reported.
+	ArrayIndependentProvider *bool
+	// Priority is the provider's priority within its VASA HA group, and
+	// FailoverGroupID that group ("" for a stand-alone provider).
+	Priority        int32
+	FailoverGroupID string
+}
+
+// RelatedStorageArray is one array a provider manages (SMS
+// RelatedStorageArray): whether the provider is active and can manage it
+// for this vCenter, and its priority among the providers of the array.
+type RelatedStorageArray struct {
+	ArrayID    string
+	Active     bool
+	Manageable bool
+	Priority   int32
+}
+
+// VendorModel is one SupportedVendorModelMapping entry.
+type VendorModel struct {
+	VendorID, ModelID string
 }
 
 // ProviderFromInfo converts what QueryProviderInfo returned for the provider
@@ -79,7 +110,36 @@ func ProviderFromInfo(id string, info *smstypes.VasaProviderInfo) *Provider {
 		RetainCertificate:         copyBool(info.RetainVasaProviderCertificate),
 		SupportedProfiles:         slices.Clone(info.SupportedProfile),
 		SupportedProviderProfiles: slices.Clone(info.SupportedProviderProfile),
+		CertificateSHA256:         CertificateSHA256(info.Certificate),
+		RelatedStorageArrays:      relatedArrays(info.RelatedStorageArray),
+		SupportedVendorModels:     vendorModels(info.SupportedVendorModelMapping),
+		MaxBatchSize:              info.MaxBatchSize,
+		ArrayIndependentProvider:  copyBool(info.ArrayIndependentProvider),
+		Priority:                  info.Priority,
+		FailoverGroupID:           info.FailoverGroupId,
 	}
+}
+
+func relatedArrays(in []smstypes.RelatedStorageArray) []RelatedStorageArray {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]RelatedStorageArray, len(in))
+	for i, a := range in {
+		out[i] = RelatedStorageArray{ArrayID: a.ArrayId, Active: a.Active, Manageable: a.Manageable, Priority: a.Priority}
+	}
+	return out
+}
+
+func vendorModels(in []smstypes.SupportedVendorModelMapping) []VendorModel {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]VendorModel, len(in))
+	for i, m := range in {
+		out[i] = VendorModel{VendorID: m.VendorId, ModelID: m.ModelId}
+	}
+	return out
 }
 
 func copyBool(b *bool) *bool {
