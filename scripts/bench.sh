@@ -32,7 +32,7 @@ VASAGW_COST_ROUNDS="${ROUNDS:-5}" \
 VASAGW_COST_CELL="${CELL:-700ms}" \
 VASAGW_COST_CONCURRENCY="${CONCURRENCY:-1,16,64}" \
 VASAGW_COST_PROFILE="${PROFILE:-8}" \
-  go test -run '^TestCostReport$' -count=1 -timeout 60m -v ./cmd/server/ | tee "$out/run.log"
+  go test -run '^TestCostReport$' -count=1 -timeout 60m -v ./internal/server/ | tee "$out/run.log"
 
 # Profiles: where the CPU goes by part (gateway, simulator, load generator)
 # and, for the gateway's part alone, by function; allocations likewise.

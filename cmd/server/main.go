@@ -1,6 +1,10 @@
 // Command server runs vasagw, the gRPC and REST gateway to vCenter's Storage
 // Monitoring Service. With no --vcenter-url it serves an embedded SMS
-// simulator, so that it runs on a fresh machine.
+// simulator, so that it runs on a fresh machine. `server healthcheck` (same
+// flags and VASAGW_* variables) probes a running gateway's /healthz.
+//
+// Everything but the process lives in internal/: the configuration in
+// internal/config, the gateway in internal/server.
 package main
 
 import (
@@ -9,21 +13,32 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/vasagw/vasagw/internal/config"
+	"github.com/vasagw/vasagw/internal/server"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
-		os.Exit(healthcheck(ctx, os.Args[2:], os.LookupEnv, os.Stderr))
+	code := realMain(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// realMain runs the command line args and returns the exit code: 0, 1 when
+// the gateway fails, 2 for a bad configuration.
+func realMain(ctx context.Context, args []string) int {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return server.Healthcheck(ctx, args[1:], os.LookupEnv, os.Stderr)
 	}
-	cfg, err := loadConfig(os.Args[1:], os.LookupEnv)
+	cfg, err := config.Load(args, os.LookupEnv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vasagw:", err)
-		os.Exit(2)
+		return 2
 	}
-	if err := run(ctx, cfg); err != nil {
+	if err := server.Run(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "vasagw:", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }

@@ -1,0 +1,72 @@
+package rest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/vasagw/vasagw/internal/service"
+)
+
+// unknownFieldRE finds the field protojson names in an unknown-field error.
+var unknownFieldRE = regexp.MustCompile(`unknown field "([^"]+)"`)
+
+// errorHandler renders every REST error as grpc-gateway does (a
+// google.rpc.Status body, the HTTP status derived from the code), after
+// giving the gateway's own request-decoding errors the same precise shape
+// as the service's: INVALID_ARGUMENT, reason INVALID_REQUEST, a BadRequest
+// naming the field.
+func errorHandler(log *slog.Logger) runtime.ErrorHandlerFunc {
+	return func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+		runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, requestError(log, r, err))
+	}
+}
+
+// requestError turns a detail-less error raised by grpc-gateway itself
+// (bad JSON, unknown field, oversized body) into a typed INVALID_REQUEST.
+func requestError(log *slog.Logger, r *http.Request, err error) error {
+	var maxBytes *http.MaxBytesError
+	if errors.As(err, &maxBytes) {
+		return service.InvalidRequest("body", "request body is larger than the limit")
+	}
+	st, ok := status.FromError(err)
+	if !ok || len(st.Details()) > 0 || st.Code() != codes.InvalidArgument {
+		return err
+	}
+	log.DebugContext(r.Context(), "rejected a malformed REST request", "method", r.Method, "path", r.URL.Path, "error", err)
+	if m := unknownFieldRE.FindStringSubmatch(st.Message()); m != nil {
+		return service.InvalidRequest(m[1], "unknown field "+m[1])
+	}
+	return service.InvalidRequest("body", "request body is not valid JSON for this method")
+}
+
+// routingErrorHandler answers an unknown route with 404 and a wrong method
+// with 405, each with a google.rpc.Status body carrying an ErrorInfo.
+func routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	var err error
+	switch httpStatus {
+	case http.StatusMethodNotAllowed:
+		err = &runtime.HTTPStatusError{
+			HTTPStatus: httpStatus,
+			Err:        service.GatewayError(codes.Unimplemented, "METHOD_NOT_ALLOWED", "method "+r.Method+" is not allowed on this route", nil),
+		}
+	case http.StatusNotFound:
+		err = service.GatewayError(codes.NotFound, "ROUTE_NOT_FOUND", "no such route; the API lives under /v1/", map[string]string{"path": clipPath(r.URL.Path)})
+	default:
+		err = service.InvalidRequest("path", http.StatusText(httpStatus))
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+func clipPath(p string) string {
+	if len(p) > 200 {
+		return p[:200] + "..."
+	}
+	return p
+}

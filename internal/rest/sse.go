@@ -1,0 +1,225 @@
+package rest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
+	"github.com/vasagw/vasagw/internal/telemetry"
+)
+
+// routeSSEWatch labels SSE task watches in the REST metrics and spans, as
+// grpc-gateway labels the NDJSON watch of the same route.
+const routeSSEWatch = "/v1/{name=vcenters/*/tasks/*}:watch"
+
+// sseKeepalive is the longest the SSE stream stays silent: proxies and
+// browsers drop connections that say nothing.
+const sseKeepalive = 15 * time.Second
+
+// sseHandler serves `GET /v1/{name=vcenters/*/tasks/*}:watch` as
+// Server-Sent Events when the caller sends `Accept: text/event-stream`
+// (grpc-gateway has no SSE). It watches through the same in-process gRPC
+// connection as the rest of the facade, so it shares the task's poller.
+//
+// Frames: `event: task` with the Task JSON as data and an increasing `id`;
+// `event: error` with a google.rpc.Status JSON when the watch fails after it
+// started; a `: keepalive` comment when idle. The stream closes after the
+// terminal task event. A reconnect with Last-Event-ID gets the current
+// snapshot first and ids that keep increasing.
+type sseHandler struct {
+	tasks     vasagwv1.TaskServiceClient
+	marshaler runtime.Marshaler
+	mux       *runtime.ServeMux
+	log       *slog.Logger
+	keepalive time.Duration
+}
+
+const (
+	ssePrefix = "/v1/"
+	sseSuffix = ":watch"
+)
+
+// matches reports whether r is a task watch that asks for SSE.
+func (h *sseHandler) matches(r *http.Request) bool {
+	p := r.URL.EscapedPath()
+	return strings.HasPrefix(p, ssePrefix+"vcenters/") && strings.HasSuffix(p, sseSuffix) &&
+		strings.Contains(p, "/tasks/") && acceptsEventStream(r)
+}
+
+func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	name := strings.TrimSuffix(strings.TrimPrefix(r.URL.EscapedPath(), ssePrefix), sseSuffix)
+	md := metadata.MD{}
+	if id := r.Header.Get("X-Request-Id"); id != "" {
+		md.Set(telemetry.RequestIDHeader, id)
+	}
+	ctx = metadata.NewOutgoingContext(ctx, md)
+	stream, err := h.tasks.WatchTask(ctx, &vasagwv1.WatchTaskRequest{Name: name})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		// Nothing sent yet: answer with a plain HTTP error, which also tells
+		// an EventSource not to reconnect.
+		h.fail(w, r, err)
+		return
+	}
+	if header, err := stream.Header(); err == nil {
+		if v := header.Get(telemetry.RequestIDHeader); len(v) > 0 {
+			w.Header().Set("X-Request-Id", v[0])
+		}
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	out := &sseWriter{w: w, rc: http.NewResponseController(w), seq: lastEventID(r)}
+	defer out.close()
+	sendTask := func(t *vasagwv1.Task) error {
+		b, err := h.marshaler.Marshal(t)
+		if err != nil {
+			return err
+		}
+		return out.event("task", b)
+	}
+	if err := sendTask(first); err != nil || terminalState(first) {
+		return
+	}
+	keepalive := h.keepalive
+	if keepalive <= 0 {
+		keepalive = sseKeepalive
+	}
+	// The keepalive runs on a timer, not a goroutine: an idle watcher holds
+	// no goroutine beyond this handler's, which waits in Recv. A failed
+	// write cancels the stream, which ends that Recv.
+	out.startKeepalive(keepalive, cancel)
+	for {
+		t, err := stream.Recv()
+		if errors.Is(err, io.EOF) || ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			b, merr := h.marshaler.Marshal(status.Convert(err).Proto())
+			if merr == nil {
+				_ = out.event("error", b)
+			}
+			return
+		}
+		if err := sendTask(t); err != nil || terminalState(t) {
+			return
+		}
+	}
+}
+
+// sseWriter writes the frames of one SSE stream. Events and keepalive
+// comments come from two places (the stream and a timer), so writes are
+// serialised, and nothing is written once the handler has returned.
+type sseWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+
+	mu      sync.Mutex
+	seq     uint64
+	closed  bool
+	every   time.Duration
+	timer   *time.Timer
+	onError func()
+}
+
+// event writes one `event:`/`id:`/`data:` frame and flushes it.
+func (s *sseWriter) event(name string, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return net.ErrClosed
+	}
+	s.seq++
+	var b bytes.Buffer
+	b.Grow(len(data) + 64)
+	b.WriteString("event: " + name + "\nid: " + strconv.FormatUint(s.seq, 10) + "\n")
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		b.WriteString("data: ")
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	if s.timer != nil {
+		s.timer.Reset(s.every)
+	}
+	return s.writeLocked(b.Bytes())
+}
+
+// startKeepalive sends a `: keepalive` comment after every interval of
+// silence; a failed write calls onError.
+func (s *sseWriter) startKeepalive(every time.Duration, onError func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.every, s.onError = every, onError
+	s.timer = time.AfterFunc(every, s.keepalive)
+}
+
+func (s *sseWriter) keepalive() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if err := s.writeLocked([]byte(": keepalive\n\n")); err != nil {
+		s.onError()
+		return
+	}
+	s.timer.Reset(s.every)
+}
+
+func (s *sseWriter) writeLocked(b []byte) error {
+	if _, err := s.w.Write(b); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+// close stops the keepalive; the ResponseWriter is not touched after it.
+func (s *sseWriter) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+}
+
+// fail answers with the gateway's usual error body before any event was sent.
+func (h *sseHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	runtime.DefaultHTTPErrorHandler(r.Context(), h.mux, h.marshaler, w, r, err)
+}
+
+// lastEventID returns the Last-Event-ID a reconnecting EventSource sends,
+// so that ids keep increasing across reconnects; 0 when absent or invalid.
+func lastEventID(r *http.Request) uint64 {
+	n, err := strconv.ParseUint(strings.TrimSpace(r.Header.Get("Last-Event-ID")), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func terminalState(t *vasagwv1.Task) bool {
+	s := t.GetState()
+	return s == vasagwv1.Task_STATE_SUCCEEDED || s == vasagwv1.Task_STATE_FAILED
+}

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vasagw/vasagw/internal/config"
+)
+
+// readmeExpectations is what each example command of README.md prints,
+// in README order. A README example without an expectation here, or an
+// expectation without its example, fails the test: the README and this
+// list change together.
+var readmeExpectations = []struct {
+	prefix string // the command starts with this
+	want   string // its output contains this
+}{
+	{"curl -s localhost:8080/v1/vcenters/default/vasaProviders\n", `"name":"vcenters/default/vasaProviders/vp-1"`},
+	{"curl -s localhost:8080/v1/vcenters/default/vasaProviders/vp-2\n", `"status":"STATUS_DISCONNECTED"`},
+	{"curl -s -X POST localhost:8080/v1/vcenters/default/vasaProviders/vp-2:reconnect", `"name":"vcenters/default/tasks/SmsTask-1"`},
+	{"curl -sN localhost:8080/v1/vcenters/default/tasks/SmsTask-1:watch", `"state":"STATE_SUCCEEDED"`},
+	{"curl -sN -H 'Accept: text/event-stream'", "event: task\nid: 1\ndata: {\"name\":\"vcenters/default/tasks/SmsTask-1\""},
+	{"curl -s -X POST localhost:8080/v1/vcenters/default/vasaProviders/vp-3:reconnect", `"reason":"INVALID_CERTIFICATE"`},
+	{"grpcurl -plaintext localhost:9090 list", "vasagw.v1.TaskService"},
+	{"grpcurl -plaintext -d '{\"parent\":\"vcenters/default\",\"page_size\":2}'", `"nextPageToken"`},
+	{"grpcurl -plaintext -d '{\"name\":\"vcenters/default/vasaProviders/vp-1\"}' localhost:9090 vasagw.v1.VasaProviderService/GetVasaProvider", `"STATUS_CONNECTED"`},
+	{"grpcurl -plaintext -d '{\"name\":\"vcenters/default/vasaProviders/vp-1\"}' localhost:9090 vasagw.v1.VasaProviderService/ReconnectProvider", `"vcenters/default/tasks/SmsTask-2"`},
+	{"grpcurl -plaintext -d '{\"name\":\"vcenters/default/tasks/SmsTask-1\"}' localhost:9090 vasagw.v1.TaskService/WatchTask", `"STATE_SUCCEEDED"`},
+	{"grpcurl -plaintext localhost:9090 grpc.health.v1.Health/Check", `"SERVING"`},
+}
+
+// readmeExamples returns the curl and grpcurl lines of README.md's sh
+// blocks, in order.
+func readmeExamples(t *testing.T) []string {
+	t.Helper()
+	f, err := os.Open("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	inSh := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "```sh"):
+			inSh = true
+		case strings.HasPrefix(line, "```"):
+			inSh = false
+		case inSh && (strings.HasPrefix(line, "curl ") || strings.HasPrefix(line, "grpcurl ")):
+			out = append(out, line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestReadmeExamples runs the README's curl and grpcurl examples verbatim
+// (only the ports are the test's own) against the gateway on its embedded
+// simulator, as `go run ./cmd/server` starts it.
+func TestReadmeExamples(t *testing.T) {
+	examples := readmeExamples(t)
+	if len(examples) != len(readmeExpectations) {
+		t.Fatalf("README has %d examples, the test expects %d:\n%s", len(examples), len(readmeExpectations), strings.Join(examples, "\n"))
+	}
+	for _, tool := range []string{"curl", "grpcurl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("VASAGW_README_TOOLS") == "required" {
+				t.Fatalf("%s is not installed (.ci/run installs it)", tool)
+			}
+			t.Skipf("%s is not installed; .ci/run installs it and sets VASAGW_README_TOOLS=required", tool)
+		}
+	}
+	cfg, err := config.Load([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0"}, mapLookup(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gateway{}
+	startRun(t, cfg, g)
+	grpcAddr := g.conn.Target()
+	httpAddr := strings.TrimPrefix(g.base, "http://")
+
+	for i, ex := range examples {
+		exp := readmeExpectations[i]
+		if !strings.HasPrefix(ex+"\n", exp.prefix) {
+			t.Fatalf("README example %d is\n  %s\nthe test expects one starting with\n  %s", i, ex, exp.prefix)
+		}
+		cmdline := strings.NewReplacer("localhost:8080", httpAddr, "localhost:9090", grpcAddr).Replace(ex)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, err := exec.CommandContext(ctx, "sh", "-c", cmdline).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("README example %d failed: %s\n%v\n%s", i, ex, err, out)
+		}
+		if !strings.Contains(string(out), exp.want) {
+			t.Errorf("README example %d\n  %s\nprinted\n%s\nwithout %q", i, ex, out, exp.want)
+		}
+	}
+	if !strings.Contains(g.logs.String(), "embedded SMS simulator") {
+		t.Errorf("the embedded simulator is not announced in the log:\n%s", g.logs.String())
+	}
+}

@@ -1,0 +1,40 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"google.golang.org/grpc"
+
+	"github.com/vasagw/vasagw/internal/config"
+	"github.com/vasagw/vasagw/internal/rest"
+	"github.com/vasagw/vasagw/internal/telemetry"
+)
+
+// restHandler is everything the REST listener serves, from the outside
+// in: metrics and spans per request; /readyz and /openapi.json, outside
+// caller authentication so that probes and scrapes of refused calls still
+// work; caller authentication, whose outcome the in-process gRPC call
+// carries to the interceptors; CORS and the body limit; /healthz; and the
+// REST facade over conn.
+//
+// A sibling facade (the VI/JSON facade, the console) is one more line in
+// the inner mux, e.g. mux.Handle("/sdk/", vijson.NewHandler(conn, ...)):
+// it then shares the facade's limits, CORS, authentication, metrics and
+// spans, and reaches the service, like the facade, only over conn.
+func restHandler(ctx context.Context, cfg config.Config, o options, log *slog.Logger, conn *grpc.ClientConn, tel *telemetry.Telemetry, rd *readiness, sec *security) (http.Handler, error) {
+	api, err := rest.NewHandler(ctx, conn, rest.Options{Logger: log, SSEKeepalive: o.sseKeepalive})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.Handle("/", api)
+
+	outer := http.NewServeMux()
+	outer.HandleFunc("GET /readyz", rd.readyz)
+	outer.HandleFunc("GET /openapi.json", rest.ServeOpenAPI)
+	outer.Handle("/", sec.authenticateREST(rest.CORS(cfg.CORSAllowedOrigins, rest.LimitBody(mux))))
+	return tel.HTTPHandler(outer), nil
+}

@@ -1,0 +1,234 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
+	"github.com/vasagw/vasagw/internal/auth"
+	"github.com/vasagw/vasagw/internal/config"
+)
+
+// defaultReadHeaderTimeout bounds how long a REST client may take to send
+// its request headers (Slowloris).
+const defaultReadHeaderTimeout = 10 * time.Second
+
+// maxGRPCHeaderBytes bounds a gRPC request's metadata, as the REST
+// server's MaxHeaderBytes bounds HTTP headers (with room for the sealed
+// caller the REST facade adds).
+const maxGRPCHeaderBytes = 256 << 10
+
+// grpcConnectionTimeout bounds a gRPC client's TLS and HTTP/2 handshake.
+const grpcConnectionTimeout = 10 * time.Second
+
+// methodRoles is the authorization table: the role each API method needs,
+// after vSphere's privileges for the same operations. A method missing
+// here is refused to everyone once callers authenticate.
+func methodRoles() map[string]auth.Role {
+	return map[string]auth.Role{
+		vasagwv1.VasaProviderService_ListVasaProviders_FullMethodName:          auth.RoleViewer,   // StorageViews.View
+		vasagwv1.VasaProviderService_GetVasaProvider_FullMethodName:            auth.RoleViewer,   // StorageViews.View
+		vasagwv1.VasaProviderService_ReconnectProvider_FullMethodName:          auth.RoleOperator, // StorageViews.ConfigureService
+		vasagwv1.VasaProviderService_WatchVasaProviders_FullMethodName:         auth.RoleViewer,   // StorageViews.View
+		vasagwv1.VasaProviderService_RegisterProvider_FullMethodName:           auth.RoleOperator, // StorageViews.ConfigureService
+		vasagwv1.VasaProviderService_UnregisterProvider_FullMethodName:         auth.RoleOperator, // StorageViews.ConfigureService
+		vasagwv1.VasaProviderService_SyncProvider_FullMethodName:               auth.RoleOperator, // StorageViews.View upstream; a write here
+		vasagwv1.VasaProviderService_RefreshProviderCertificate_FullMethodName: auth.RoleOperator, // StorageViews.ConfigureService
+		vasagwv1.VasaProviderService_RecoverProvider_FullMethodName:            auth.RoleOperator, // StorageViews.ConfigureService
+		vasagwv1.TaskService_GetTask_FullMethodName:                            auth.RoleViewer,   // StorageViews.View
+		vasagwv1.TaskService_WatchTask_FullMethodName:                          auth.RoleViewer,   // StorageViews.View
+	}
+}
+
+// publicMethods need no credentials: health checks (load balancers and
+// probes have none), and server reflection, which describes only the
+// public API that the proto files and OpenAPI document already publish.
+var publicMethods = []string{
+	"/grpc.health.v1.Health/",
+	"/grpc.reflection.v1.ServerReflection/",
+	"/grpc.reflection.v1alpha.ServerReflection/",
+}
+
+// security is the gateway's caller-facing protection, built from
+// [config.Security]: TLS, authentication and authorization, and limits.
+type security struct {
+	tlsConfig   *tls.Config // nil: plaintext
+	authn       *auth.Authenticator
+	sealer      *auth.Sealer
+	interceptor *auth.Interceptor
+	limits      *callerLimits
+	readHeader  time.Duration
+}
+
+// newSecurity builds the protection cfg asks for. ctx bounds the life of
+// OpenID Connect key fetches.
+func newSecurity(ctx context.Context, cfg config.Config, o options, log *slog.Logger) (*security, error) {
+	sc := cfg.Security
+	if errs := sc.Validate(cfg.VCenterURL != ""); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	s := &security{limits: newCallerLimits(sc.MaxStreamsPerCaller, sc.ReconnectRate, log), readHeader: o.readHeaderTimeout}
+	if s.readHeader <= 0 {
+		s.readHeader = defaultReadHeaderTimeout
+	}
+	var err error
+	if sc.TLSCertFile != "" {
+		if s.tlsConfig, err = newTLSConfig(sc, log); err != nil {
+			return nil, err
+		}
+	}
+	if s.sealer, err = auth.NewSealer(); err != nil {
+		return nil, err
+	}
+	if sc.CallerAuthentication() {
+		if s.authn, err = newAuthenticator(ctx, sc, log); err != nil {
+			return nil, err
+		}
+	}
+	s.interceptor, err = auth.NewInterceptor(auth.InterceptorOptions{
+		Authenticator: s.authn,
+		Methods:       methodRoles(),
+		Public:        publicMethods,
+		Forwarded:     isInProcess,
+		Sealer:        s.sealer,
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case s.authn != nil && s.tlsConfig == nil && sc.Tokens():
+		log.Warn("bearer tokens are accepted over plaintext: terminate TLS in front of the gateway or set --tls-cert-file")
+	case s.authn == nil && cfg.VCenterURL != "":
+		log.Warn("--insecure-allow-unauthenticated: callers are not authenticated; anyone who can reach the gateway may reconnect storage providers")
+	case s.authn == nil:
+		log.Info("callers are not authenticated (embedded simulator)")
+	}
+	return s, nil
+}
+
+func newAuthenticator(ctx context.Context, sc config.Security, log *slog.Logger) (*auth.Authenticator, error) {
+	policy, err := auth.LoadPolicy(sc.AuthPolicyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--auth-policy-file: %w", err)
+	}
+	opts := auth.AuthenticatorOptions{Policy: policy, Certificates: sc.ClientCAFile != "", Logger: log}
+	if sc.Tokens() {
+		opts.Tokens, err = auth.NewTokenVerifier(ctx, auth.TokenConfig{
+			Issuer:       sc.JWTIssuer,
+			Audience:     sc.JWTAudience,
+			Algorithms:   sc.JWTAlgorithms,
+			JWKSFile:     sc.JWKSFile,
+			DiscoveryURL: sc.OIDCIssuerURL,
+			Logger:       log,
+		})
+		if err != nil {
+			flagName := "--jwks-file"
+			if sc.OIDCIssuerURL != "" {
+				flagName = "--oidc-issuer-url"
+			}
+			return nil, fmt.Errorf("%s: %w", flagName, err)
+		}
+	}
+	return auth.NewAuthenticator(opts)
+}
+
+// grpcCredentials returns the gRPC server's transport credentials: TLS
+// (or plaintext) for network callers, and none for the REST facade's
+// in-process connection, which it marks so that [isInProcess] knows it.
+func (s *security) grpcCredentials() grpc.ServerOption {
+	return grpc.Creds(newServerCredentials(s.tlsConfig))
+}
+
+// unaryInterceptors authenticate and authorize, then apply the rate limit.
+func (s *security) unaryInterceptors() grpc.ServerOption {
+	return grpc.ChainUnaryInterceptor(s.interceptor.Unary(), s.limits.unary())
+}
+
+// streamInterceptors authenticate and authorize, then cap streams.
+func (s *security) streamInterceptors() grpc.ServerOption {
+	return grpc.ChainStreamInterceptor(s.interceptor.Stream(), s.limits.stream())
+}
+
+// restAuthKey carries a REST request's authentication outcome from
+// [security.authenticateREST] to the in-process gRPC client interceptors.
+type restAuthKey struct{}
+
+type restAuth struct {
+	caller *auth.Caller
+	err    error
+}
+
+// authenticateREST authenticates REST callers.
+//
+// Why here and how the result travels: only the HTTP server sees a REST
+// caller's client certificate; the gRPC call that grpc-gateway makes for it
+// runs over the in-process connection, whose peer is the gateway itself.
+// So the HTTP layer authenticates (certificate and bearer token alike,
+// with the same Authenticator the gRPC server uses) and does not refuse:
+// it hands the outcome, caller or refusal, to the gRPC server, whose
+// interceptor refuses or authorizes exactly as for a gRPC caller. Errors
+// are then rendered by grpc-gateway's error handler inside the CORS
+// wrapper, so a browser portal can read a 401 and refresh its token.
+//
+// The outcome rides in metadata sealed with a per-process random HMAC key
+// ([auth.Sealer]), and the gRPC server trusts it only on a connection
+// accepted from the in-process listener (the handshake marks those, see
+// [isInProcess]); the client interceptor also drops any value of that key
+// before adding its own. A REST caller can smuggle metadata through
+// grpc-gateway's Grpc-Metadata- headers and a gRPC caller can send any
+// metadata it likes, but neither can produce a valid seal, and the seal
+// is not even read on a network connection.
+func (s *security) authenticateREST(next http.Handler) http.Handler {
+	if s.authn == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		creds := auth.Credentials{Authorization: r.Header.Values("Authorization")}
+		if r.TLS != nil {
+			creds.VerifiedChains = r.TLS.VerifiedChains
+		}
+		caller, err := s.authn.Authenticate(r.Context(), creds)
+		ctx := context.WithValue(r.Context(), restAuthKey{}, restAuth{caller: caller, err: err})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// sealUnary seals the REST caller's authentication into each unary call
+// on the in-process connection.
+func (s *security) sealUnary() grpc.DialOption {
+	return grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		return invoker(s.seal(ctx), method, req, reply, cc, opts...)
+	})
+}
+
+// sealStream seals the REST caller's authentication into each stream on
+// the in-process connection.
+func (s *security) sealStream() grpc.DialOption {
+	return grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		return streamer(s.seal(ctx), desc, cc, method, opts...)
+	})
+}
+
+// seal replaces any forwarded-identity metadata in ctx with the sealed
+// outcome of the REST caller's authentication, or with nothing, which
+// the gRPC server refuses.
+func (s *security) seal(ctx context.Context) context.Context {
+	md, _ := metadata.FromOutgoingContext(ctx)
+	md = md.Copy()
+	md.Delete(auth.ForwardedMetadataKey)
+	if ra, ok := ctx.Value(restAuthKey{}).(restAuth); ok {
+		if v, err := s.sealer.Seal(ra.caller, ra.err); err == nil {
+			md.Set(auth.ForwardedMetadataKey, v)
+		}
+	}
+	return metadata.NewOutgoingContext(ctx, md)
+}

@@ -1,0 +1,293 @@
+// Package server owns the running gateway: it binds the gRPC, REST and
+// admin listeners, serves TLS, builds the gRPC server with its interceptor
+// chain (telemetry, caller authentication and authorization, per-caller
+// limits), connects the REST side to that server in process, keeps gRPC
+// health and /readyz in step with the vCenter session, and shuts all of it
+// down gracefully. [Run] is the whole of it; cmd/server calls it with the
+// loaded configuration.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/vasagw/vasagw/internal/config"
+	"github.com/vasagw/vasagw/internal/service"
+	"github.com/vasagw/vasagw/internal/smssim"
+	"github.com/vasagw/vasagw/internal/telemetry"
+	"github.com/vasagw/vasagw/internal/vcenter"
+)
+
+// defaultVCenter is the id of the vCenter configured by flags.
+const defaultVCenter = "default"
+
+// grpcStreamWorkers is how many goroutines the gRPC server keeps to run
+// calls on. A call runs on an idle worker, whose stack has already grown
+// to the depth of an SMS round trip (XML decoding, the cookie jar); only
+// when all are busy does it get a new goroutine, whose stack then grows
+// by copying, which took 4 % of the gateway's CPU under load
+// (docs/benchmarks.md). Idle workers cost a stack each.
+const grpcStreamWorkers = 64
+
+// maxGRPCMessageBytes bounds a gRPC request message, as [rest.MaxBodyBytes]
+// bounds a REST body.
+const maxGRPCMessageBytes = 1 << 20
+
+// Run serves the gateway configured by cfg until ctx is done, then shuts
+// down gracefully. It returns an error when the configuration is refused,
+// a listener cannot be bound, or a server fails.
+func Run(ctx context.Context, cfg config.Config, opts ...Option) error {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var out io.Writer = os.Stderr
+	if o.logOutput != nil {
+		out = o.logOutput
+	}
+	log := telemetry.NewLogger(cfg.LogFormat, cfg.LogLevel, out)
+	// Refuse an insecure configuration before binding or dialling anything.
+	if errs := cfg.Security.Validate(cfg.VCenterURL != ""); len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("--grpc-addr %s: %w", cfg.GRPCAddr, err)
+	}
+	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("--http-addr %s: %w", cfg.HTTPAddr, err)
+	}
+	adminLis, err := listenAdmin(cfg)
+	if err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		return err
+	}
+	if o.onListen != nil {
+		a := Addrs{GRPC: grpcLis.Addr(), HTTP: httpLis.Addr()}
+		if adminLis != nil {
+			a.Admin = adminLis.Addr()
+		}
+		o.onListen(a)
+	}
+	return serve(ctx, cfg, o, log, grpcLis, httpLis, adminLis)
+}
+
+// serve runs the gateway on the given listeners until ctx is done. adminLis
+// is nil when --admin-addr is empty.
+func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, grpcLis, httpLis, adminLis net.Listener) error {
+	// Every way out closes the listeners; the servers close them too on a
+	// normal stop, and a second Close is harmless.
+	defer grpcLis.Close()
+	defer httpLis.Close()
+	if adminLis != nil {
+		defer adminLis.Close()
+	}
+	var stdout io.Writer = os.Stdout
+	if o.logOutput != nil {
+		stdout = o.logOutput
+	}
+	tel, err := telemetry.New(ctx, log, telemetry.Options{Env: cfg.OTelEnv, Exporter: o.spanExporter, Stdout: stdout})
+	if err != nil {
+		return err
+	}
+	defer tel.Close()
+	rd := &readiness{
+		interval: cfg.HealthInterval,
+		log:      log,
+		onCheck:  func(ok bool) { tel.SetVCenterUp(defaultVCenter, ok) },
+	}
+	rawUp, closeUpstream, err := newUpstream(cfg, log, tel.OnLogin(defaultVCenter))
+	if err != nil {
+		return err
+	}
+	defer closeUpstream()
+	up := tel.InstrumentUpstream(rawUp, defaultVCenter)
+
+	sec, err := newSecurity(ctx, cfg, o, log)
+	if err != nil {
+		return err
+	}
+
+	svc, err := service.New(service.Options{
+		VCenters:         map[string]service.Upstream{defaultVCenter: up},
+		TaskPollInterval: cfg.TaskPollInterval,
+		WatchLinger:      o.watchLinger,
+		Logger:           log,
+	})
+	if err != nil {
+		return err
+	}
+
+	tel.ObserveWatches(svc)
+
+	grpcServer := grpc.NewServer(append(tel.GRPCServerOptions(),
+		sec.grpcCredentials(),
+		sec.unaryInterceptors(),
+		sec.streamInterceptors(),
+		grpc.ConnectionTimeout(grpcConnectionTimeout),
+		grpc.MaxRecvMsgSize(maxGRPCMessageBytes),
+		grpc.MaxHeaderListSize(maxGRPCHeaderBytes),
+		grpc.NumStreamWorkers(grpcStreamWorkers),
+	)...)
+	svc.Register(grpcServer)
+	healthServer := health.NewServer()
+	healthpb.RegisterHealthServer(grpcServer, healthServer)
+	reflection.Register(grpcServer)
+
+	// The REST side reaches the gRPC server over an in-process connection,
+	// so that streaming methods and interceptors work for REST callers too.
+	inproc := bufconn.Listen(1 << 20)
+	conn, err := grpc.NewClient("passthrough:///vasagw-inprocess", append(tel.GRPCDialOptions(),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return inproc.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		sec.sealUnary(),
+		sec.sealStream(),
+	)...)
+	if err != nil {
+		return fmt.Errorf("in-process gRPC client: %w", err)
+	}
+	defer conn.Close()
+	handler, err := restHandler(ctx, cfg, o, log, conn, tel, rd, sec)
+	if err != nil {
+		return err
+	}
+	httpServer := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: sec.readHeader,
+		ReadTimeout:       30 * time.Second,
+		// No WriteTimeout: task streams stay open for as long as the task
+		// runs; they carry keepalives and end on shutdown.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveGRPC(grpcServer, grpcLis, "grpc") })
+	g.Go(func() error { return serveGRPC(grpcServer, inProcessListener{inproc}, "in-process") })
+	g.Go(func() error {
+		if err := httpServer.Serve(sec.httpListener(httpLis)); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		rd.watch(gctx, healthServer, up)
+		return nil
+	})
+	g.Go(func() error { return serveAdmin(gctx, adminLis, adminHandler(tel, rd), log) })
+	log.Info("vasagw serving", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String())
+
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("vasagw shutting down")
+		healthServer.Shutdown()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), cfg.ShutdownTimeout)
+		defer cancel()
+		// Streams end first, with UNAVAILABLE, so their callers reconnect to
+		// another replica; then the servers drain.
+		svc.Close()
+		if err := httpServer.Shutdown(sctx); err != nil {
+			httpServer.Close()
+		}
+		stopped := make(chan struct{})
+		go func() {
+			grpcServer.GracefulStop()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-sctx.Done():
+			grpcServer.Stop()
+			<-stopped
+		}
+		return nil
+	})
+	err = g.Wait()
+	svc.Close()
+	return err
+}
+
+func serveGRPC(s *grpc.Server, l net.Listener, what string) error {
+	if err := s.Serve(l); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("serve %s: %w", what, err)
+	}
+	return nil
+}
+
+// newUpstream returns the session to the configured vCenter, or to an
+// embedded SMS simulator when none is configured.
+func newUpstream(cfg config.Config, log *slog.Logger, onLogin func(error)) (telemetry.Upstream, func(), error) {
+	if cfg.VCenterURL == "" {
+		sim, err := smssim.Start(smssim.Options{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("start the embedded SMS simulator: %w", err)
+		}
+		log.Info("no --vcenter-url: serving the embedded SMS simulator (demo data, not a real vCenter)", "simulator_url", sim.URL.String())
+		pw := sim.Password
+		s, err := vcenter.NewSession(vcenter.SessionConfig{
+			URL:      sim.URL,
+			Username: sim.Username,
+			Password: func() (string, error) { return pw, nil },
+			CAFile:   sim.CAFile,
+			OnLogin:  onLogin,
+			Logger:   log,
+		})
+		if err != nil {
+			sim.Close()
+			return nil, nil, err
+		}
+		return s, func() {
+			closeSession(s, log)
+			sim.Close()
+		}, nil
+	}
+	u, err := url.Parse(cfg.VCenterURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--vcenter-url: %w", err)
+	}
+	if cfg.VCenterInsecure {
+		log.Warn("--vcenter-insecure: vCenter's certificate is not verified; anyone on the network path can read the vCenter credentials")
+	}
+	s, err := vcenter.NewSession(vcenter.SessionConfig{
+		URL:        u,
+		Username:   cfg.VCenterUsername,
+		Password:   cfg.PasswordFunc(),
+		CAFile:     cfg.VCenterCAFile,
+		Thumbprint: cfg.VCenterThumbprint,
+		Insecure:   cfg.VCenterInsecure,
+		OnLogin:    onLogin,
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, func() { closeSession(s, log) }, nil
+}
+
+func closeSession(s *vcenter.Session, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		log.Warn("close the vCenter session", "error", err)
+	}
+}
