@@ -60,6 +60,7 @@ const (
 	metadataCertificateSHA = "certificateSha256Fingerprint"
 	metadataVasaVersion    = "vasaVersion"
 	metadataMinVasaVersion = "minimumVasaVersion"
+	metadataMaxBatchSize   = "maxBatchSize"
 )
 
 const (
@@ -290,6 +291,97 @@ var faultRules = []faultRule{
 		message: "operation timed out in vCenter",
 		user:    "The operation timed out in vCenter.",
 	},
+	// The faults the provider life-cycle methods declare (API.md, "New
+	// fault rows"). Subtypes with a row of their own (CertificateNotTrusted,
+	// InvalidCertificate, InvalidUrl, IncorrectUsernamePassword,
+	// SyncInProgress, ProviderNotFound) keep it.
+	{
+		types:   []string{"CertificateRefreshFailed"},
+		code:    codes.Internal,
+		reason:  "CERTIFICATE_REFRESH_FAILED",
+		message: "vCenter could not refresh the provider certificate",
+		user:    "vCenter could not refresh the storage provider's certificate.",
+	},
+	{
+		types:   []string{"CertificateRevocationFailed"},
+		code:    codes.Internal,
+		reason:  "CERTIFICATE_REVOCATION_FAILED",
+		message: "vCenter could not revoke the provider certificate",
+		user:    "vCenter could not revoke the storage provider's certificate.",
+	},
+	{
+		types:   []string{"ProviderRegistrationFault"},
+		code:    codes.Internal,
+		reason:  "PROVIDER_REGISTRATION_FAULT",
+		message: "vCenter could not register the provider",
+		user:    "vCenter could not register the storage provider.",
+	},
+	{
+		types:   []string{"CertificateAuthorityFault"},
+		code:    codes.Internal,
+		reason:  "CERTIFICATE_AUTHORITY_FAULT",
+		message: "vCenter's certificate authority failed to issue the provider certificate",
+		user:    "vCenter's certificate authority could not issue a certificate for the storage provider.",
+	},
+	{
+		types:   []string{"CertificateNotImported"},
+		code:    codes.Internal,
+		reason:  "CERTIFICATE_NOT_IMPORTED",
+		message: "vCenter could not import the provider certificate",
+		user:    "vCenter could not import the storage provider's certificate.",
+	},
+	{
+		types:   []string{"ProviderUnregistrationFault"},
+		code:    codes.Internal,
+		reason:  "PROVIDER_UNREGISTRATION_FAULT",
+		message: "vCenter could not unregister the provider",
+		user:    "vCenter could not unregister the storage provider.",
+	},
+	{
+		types:   []string{"ProviderSyncFailed"},
+		code:    codes.Internal,
+		reason:  "PROVIDER_SYNC_FAILED",
+		message: "provider synchronization failed",
+		user:    "vCenter could not synchronize with the storage provider.",
+	},
+	{
+		types:   []string{"TooMany"},
+		code:    codes.ResourceExhausted,
+		reason:  "TOO_MANY",
+		message: "request names more objects than the provider accepts at once",
+		user:    "The request names more objects than the storage provider accepts in one call.",
+		details: maxBatchSizeDetails,
+	},
+	{
+		types:   []string{"QueryExecutionFault"},
+		code:    codes.Unavailable,
+		reason:  "QUERY_EXECUTION_FAULT",
+		message: "vCenter could not run the query on the provider",
+		user:    "vCenter could not get an answer from the storage provider; try again shortly.",
+		retry:   retryBusy,
+	},
+	{
+		types:   []string{"InvalidState"},
+		code:    codes.FailedPrecondition,
+		reason:  "INVALID_STATE",
+		message: "object is not in a state that allows this operation",
+		user:    "The operation is not possible in the object's current state (a task may not have finished yet).",
+	},
+	{
+		types:   []string{"NotSupportedByProvider"},
+		code:    codes.FailedPrecondition,
+		reason:  "NOT_SUPPORTED_BY_PROVIDER",
+		message: "operation is not supported by the provider",
+		user:    "The storage provider does not support this operation.",
+	},
+}
+
+// maxBatchSizeDetails names the provider's batch limit of a TooMany fault
+// in the ErrorInfo metadata, when the fault carries it.
+func maxBatchSizeDetails(b *statusBuilder, f *vcenter.Fault) {
+	if n := f.Properties["maxBatchSize"]; n != "" {
+		b.info.Metadata[metadataMaxBatchSize] = clean(n, maxDetailString)
+	}
 }
 
 // otherFaultRule maps a fault that matches no row (the "any other

@@ -435,10 +435,89 @@ func TestStatusContract(t *testing.T) {
 			types: []string{tErrorInfo, tLocalized, tVimFault},
 		},
 		{
-			name: "other: ProviderSyncFailed",
+			name: "ProviderSyncFailed",
 			err:  fault("ProviderSyncFailed"),
 			code: codes.Internal, http: http.StatusInternalServerError,
 			info:  upstreamInfo("PROVIDER_SYNC_FAILED", "ProviderSyncFailed", testProvider),
+			types: []string{tErrorInfo, tLocalized, tVimFault},
+		},
+		{
+			name: "CertificateRefreshFailed",
+			err:  fault("CertificateRefreshFailed", "providerId", "5b1e2c9a"),
+			code: codes.Internal, http: http.StatusInternalServerError,
+			info:  upstreamInfo("CERTIFICATE_REFRESH_FAILED", "CertificateRefreshFailed", testProvider),
+			types: []string{tErrorInfo, tLocalized, tVimFault},
+		},
+		{
+			name: "CertificateRevocationFailed",
+			err:  fault("CertificateRevocationFailed"),
+			code: codes.Internal, http: http.StatusInternalServerError,
+			info:  upstreamInfo("CERTIFICATE_REVOCATION_FAILED", "CertificateRevocationFailed", testProvider),
+			types: []string{tErrorInfo, tLocalized, tVimFault},
+		},
+		{
+			name: "ProviderRegistrationFault",
+			err:  fault("ProviderRegistrationFault"),
+			code: codes.Internal, http: http.StatusInternalServerError,
+			info:  upstreamInfo("PROVIDER_REGISTRATION_FAULT", "ProviderRegistrationFault", testProvider),
+			types: []string{tErrorInfo, tLocalized, tVimFault},
+		},
+		{
+			name: "CertificateAuthorityFault (a ProviderRegistrationFault)",
+			err:  &vcenter.Fault{TypeName: "CertificateAuthorityFault", Supertypes: []string{"ProviderRegistrationFault", "MethodFault"}, Properties: map[string]string{"faultCode": "3"}},
+			code: codes.Internal, http: http.StatusInternalServerError,
+			info:  upstreamInfo("CERTIFICATE_AUTHORITY_FAULT", "CertificateAuthorityFault", testProvider),
+			types: []string{tErrorInfo, tLocalized, tVimFault},
+		},
+		{
+			name: "CertificateNotImported (a ProviderRegistrationFault)",
+			err:  &vcenter.Fault{TypeName: "CertificateNotImported", Supertypes: []string{"ProviderRegistrationFault", "MethodFault"}},
+			code: codes.Internal, http: http.StatusInternalServerError,
+			info:  upstreamInfo("CERTIFICATE_NOT_IMPORTED", "CertificateNotImported", testProvider),
+			types: []string{tErrorInfo, tLocalized, tVimFault},
+		},
+		{
+			name: "ProviderUnregistrationFault",
+			err:  fault("ProviderUnregistrationFault"),
+			code: codes.Internal, http: http.StatusInternalServerError,
+			info:  upstreamInfo("PROVIDER_UNREGISTRATION_FAULT", "ProviderUnregistrationFault", testProvider),
+			types: []string{tErrorInfo, tLocalized, tVimFault},
+		},
+		{
+			name: "TooMany naming the batch size",
+			err:  fault("TooMany", "maxBatchSize", "128"),
+			code: codes.ResourceExhausted, http: http.StatusTooManyRequests,
+			info:  upstreamInfo("TOO_MANY", "TooMany", testProvider, "maxBatchSize", "128"),
+			types: []string{tErrorInfo, tLocalized, tVimFault},
+		},
+		{
+			name: "TooMany naming none",
+			err:  fault("TooMany"),
+			code: codes.ResourceExhausted, http: http.StatusTooManyRequests,
+			info:  upstreamInfo("TOO_MANY", "TooMany", testProvider),
+			types: []string{tErrorInfo, tLocalized, tVimFault},
+		},
+		{
+			name: "QueryExecutionFault",
+			err:  fault("QueryExecutionFault"),
+			code: codes.Unavailable, http: http.StatusServiceUnavailable,
+			info:  upstreamInfo("QUERY_EXECUTION_FAULT", "QueryExecutionFault", testProvider),
+			types: []string{tErrorInfo, tLocalized, tRetry, tVimFault},
+			extra: []proto.Message{retry(10 * time.Second)},
+		},
+		{
+			name:     "InvalidState",
+			err:      fault("InvalidState"),
+			resource: testTask,
+			code:     codes.FailedPrecondition, http: http.StatusBadRequest,
+			info:  upstreamInfo("INVALID_STATE", "InvalidState", testTask),
+			types: []string{tErrorInfo, tLocalized, tVimFault},
+		},
+		{
+			name: "NotSupportedByProvider",
+			err:  fault("NotSupportedByProvider"),
+			code: codes.FailedPrecondition, http: http.StatusBadRequest,
+			info:  upstreamInfo("NOT_SUPPORTED_BY_PROVIDER", "NotSupportedByProvider", testProvider),
 			types: []string{tErrorInfo, tLocalized, tVimFault},
 		},
 		{
@@ -628,11 +707,11 @@ func TestCauseWalk(t *testing.T) {
 		},
 		{
 			name:      "other-bucket type around Timedout",
-			fault:     chain(fault("ProviderSyncFailed"), fault("Timedout")),
+			fault:     chain(fault("VvolRebindFault"), fault("Timedout")),
 			code:      codes.DeadlineExceeded,
 			reason:    "TIMEDOUT",
 			faultType: "Timedout",
-			chain:     []string{"ProviderSyncFailed", "Timedout"},
+			chain:     []string{"VvolRebindFault", "Timedout"},
 		},
 		{
 			name:      "specific outer fault wins over its cause",
@@ -767,6 +846,14 @@ func TestSubtypeOrdering(t *testing.T) {
 		{"sms SyncInProgress (a ProviderSyncFailed)", &smstypes.SyncInProgress{}, codes.Aborted, "SYNC_IN_PROGRESS"},
 		{"sms CertificateNotTrusted (a ProviderRegistrationFault)", &smstypes.CertificateNotTrusted{}, codes.FailedPrecondition, "CERTIFICATE_NOT_TRUSTED"},
 		{"sms ProviderRegistrationFault", &smstypes.ProviderRegistrationFault{}, codes.Internal, "PROVIDER_REGISTRATION_FAULT"},
+		{"sms CertificateAuthorityFault (a ProviderRegistrationFault)", &smstypes.CertificateAuthorityFault{FaultCode: 3}, codes.Internal, "CERTIFICATE_AUTHORITY_FAULT"},
+		{"sms InvalidUrl (a ProviderRegistrationFault)", &smstypes.InvalidUrl{Url: "ftp://x"}, codes.InvalidArgument, "INVALID_URL"},
+		{"sms IncorrectUsernamePassword (a ProviderRegistrationFault)", &smstypes.IncorrectUsernamePassword{}, codes.InvalidArgument, "INCORRECT_USERNAME_PASSWORD"},
+		{"sms ProviderNotFound (a QueryExecutionFault)", &smstypes.ProviderNotFound{}, codes.NotFound, "PROVIDER_NOT_FOUND"},
+		{"sms NoCommonProviderForAllBackings (a QueryExecutionFault)", &smstypes.NoCommonProviderForAllBackings{}, codes.Unavailable, "QUERY_EXECUTION_FAULT"},
+		{"sms ProviderSyncFailed", &smstypes.ProviderSyncFailed{}, codes.Internal, "PROVIDER_SYNC_FAILED"},
+		{"InvalidPowerState (an InvalidState)", &vimtypes.InvalidPowerState{}, codes.FailedPrecondition, "INVALID_STATE"},
+		{"sms TooMany", &smstypes.TooMany{MaxBatchSize: 64}, codes.ResourceExhausted, "TOO_MANY"},
 		{"SystemError", &vimtypes.SystemError{Reason: "boom"}, codes.Internal, "SYSTEM_ERROR"},
 	}
 	for _, tt := range tests {
@@ -1000,4 +1087,32 @@ func testCertificate(t testing.TB) (string, string) {
 		hexPairs[i] = fmt.Sprintf("%02X", b)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), strings.Join(hexPairs, ":")
+}
+
+// TestCertificateNotTrustedDetail follows a register task's
+// CertificateNotTrusted, translated from govmomi's own type, to what a
+// caller needs to confirm and resend: the fingerprint in the ErrorInfo and
+// the PEM itself in the VimFault properties.
+func TestCertificateNotTrustedDetail(t *testing.T) {
+	t.Parallel()
+	cert, certFP := testCertificate(t)
+	f := vcenter.FaultFromLocalized(&vimtypes.LocalizedMethodFault{
+		Fault:            &smstypes.CertificateNotTrusted{Certificate: cert},
+		LocalizedMessage: upstreamText,
+	})
+	st := faultStatus(f, testVCenter, "vcenters/default/tasks/register-1")
+	_, byType := parts(t, st)
+	if st.Code() != codes.FailedPrecondition {
+		t.Errorf("code %v", st.Code())
+	}
+	info := byType[tErrorInfo].(*errdetails.ErrorInfo)
+	if info.GetReason() != "CERTIFICATE_NOT_TRUSTED" || info.GetMetadata()["certificateSha256Fingerprint"] != certFP {
+		t.Errorf("ErrorInfo %v, want fingerprint %s", info, certFP)
+	}
+	if got := byType[tVimFault].(*vasagwv1.VimFault).GetProperties()["certificate"]; got != cert {
+		t.Errorf("VimFault certificate property %q, want the PEM", got)
+	}
+	if certFP != vcenter.CertificateSHA256(cert) {
+		t.Errorf("the gateway's fingerprint %s differs from internal/vcenter's %s", certFP, vcenter.CertificateSHA256(cert))
+	}
 }
