@@ -210,8 +210,12 @@ var faultRules = []faultRule{
 		details: notFoundDetails,
 	},
 	{
+		// UNAVAILABLE, not UNAUTHENTICATED: the gateway's own credentials
+		// failed, and a portal that refreshes its token on 401 would
+		// misread that as its caller's. No RetryInfo: retrying cannot help
+		// until an operator fixes the credentials.
 		types:   []string{"NotAuthenticated", "InvalidLogin", "SmsInvalidLogin", "InvalidSession"},
-		code:    codes.Unauthenticated,
+		code:    codes.Unavailable,
 		reason:  "VCENTER_AUTH_FAILED",
 		message: "gateway could not authenticate to vCenter",
 		user:    "The gateway could not sign in to vCenter; ask an administrator to check its vCenter credentials.",

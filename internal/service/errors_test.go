@@ -308,28 +308,28 @@ func TestStatusContract(t *testing.T) {
 		{
 			name: "NotAuthenticated",
 			err:  fault("NotAuthenticated"),
-			code: codes.Unauthenticated, http: http.StatusUnauthorized,
+			code: codes.Unavailable, http: http.StatusServiceUnavailable,
 			info:  upstreamInfo("VCENTER_AUTH_FAILED", "NotAuthenticated", testProvider),
 			types: []string{tErrorInfo, tLocalized, tVimFault},
 		},
 		{
 			name: "InvalidLogin",
 			err:  fault("InvalidLogin"),
-			code: codes.Unauthenticated, http: http.StatusUnauthorized,
+			code: codes.Unavailable, http: http.StatusServiceUnavailable,
 			info:  upstreamInfo("VCENTER_AUTH_FAILED", "InvalidLogin", testProvider),
 			types: []string{tErrorInfo, tLocalized, tVimFault},
 		},
 		{
 			name: "SmsInvalidLogin",
 			err:  fault("SmsInvalidLogin"),
-			code: codes.Unauthenticated, http: http.StatusUnauthorized,
+			code: codes.Unavailable, http: http.StatusServiceUnavailable,
 			info:  upstreamInfo("VCENTER_AUTH_FAILED", "SmsInvalidLogin", testProvider),
 			types: []string{tErrorInfo, tLocalized, tVimFault},
 		},
 		{
 			name: "InvalidSession",
 			err:  &vcenter.Fault{TypeName: "InvalidSession", Supertypes: []string{"NoPermission", "SecurityError", "RuntimeFault", "MethodFault"}},
-			code: codes.Unauthenticated, http: http.StatusUnauthorized,
+			code: codes.Unavailable, http: http.StatusServiceUnavailable,
 			info:  upstreamInfo("VCENTER_AUTH_FAILED", "InvalidSession", testProvider),
 			types: []string{tErrorInfo, tLocalized, tVimFault},
 		},
@@ -740,7 +740,7 @@ func TestCauseWalk(t *testing.T) {
 		{
 			name:      "a subtype maps as its nearest listed supertype",
 			fault:     &vcenter.Fault{TypeName: "PasswordExpired", Supertypes: []string{"InvalidLogin", "VimFault", "MethodFault"}},
-			code:      codes.Unauthenticated,
+			code:      codes.Unavailable,
 			reason:    "VCENTER_AUTH_FAILED",
 			faultType: "PasswordExpired",
 			chain:     []string{"PasswordExpired"},
@@ -772,7 +772,7 @@ func TestCauseWalk(t *testing.T) {
 		{
 			name:      "empty type name around a specific cause",
 			fault:     chain(&vcenter.Fault{}, fault("InvalidSession")),
-			code:      codes.Unauthenticated,
+			code:      codes.Unavailable,
 			reason:    "VCENTER_AUTH_FAILED",
 			faultType: "InvalidSession",
 			chain:     []string{"MethodFault", "InvalidSession"},
@@ -837,11 +837,11 @@ func TestSubtypeOrdering(t *testing.T) {
 		code   codes.Code
 		reason string
 	}{
-		{"sms InvalidSession", &smstypes.InvalidSession{SessionCookie: "52af9e0c"}, codes.Unauthenticated, "VCENTER_AUTH_FAILED"},
+		{"sms InvalidSession", &smstypes.InvalidSession{SessionCookie: "52af9e0c"}, codes.Unavailable, "VCENTER_AUTH_FAILED"},
 		{"sms AuthConnectionFailed", &smstypes.AuthConnectionFailed{}, codes.Unavailable, "AUTH_CONNECTION_FAILED"},
-		{"NotAuthenticated", &vimtypes.NotAuthenticated{}, codes.Unauthenticated, "VCENTER_AUTH_FAILED"},
+		{"NotAuthenticated", &vimtypes.NotAuthenticated{}, codes.Unavailable, "VCENTER_AUTH_FAILED"},
 		{"NoPermission", &vimtypes.NoPermission{PrivilegeId: "StorageViews.ConfigureService"}, codes.PermissionDenied, "NO_PERMISSION"},
-		{"PasswordExpired (an InvalidLogin)", &vimtypes.PasswordExpired{}, codes.Unauthenticated, "VCENTER_AUTH_FAILED"},
+		{"PasswordExpired (an InvalidLogin)", &vimtypes.PasswordExpired{}, codes.Unavailable, "VCENTER_AUTH_FAILED"},
 		{"sms QueryNotSupported (an InvalidArgument)", &smstypes.QueryNotSupported{}, codes.InvalidArgument, "INVALID_ARGUMENT"},
 		{"sms SyncInProgress (a ProviderSyncFailed)", &smstypes.SyncInProgress{}, codes.Aborted, "SYNC_IN_PROGRESS"},
 		{"sms CertificateNotTrusted (a ProviderRegistrationFault)", &smstypes.CertificateNotTrusted{}, codes.FailedPrecondition, "CERTIFICATE_NOT_TRUSTED"},
