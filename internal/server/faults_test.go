@@ -60,6 +60,7 @@ func TestFaultTableEndToEnd(t *testing.T) {
 		http     int
 		reason   string
 		details  []string          // detail types that must be present
+		absent   []string          // detail types that must not be present
 		metadata map[string]string // ErrorInfo metadata that must be present
 	}{
 		{name: "InvalidCertificate", fault: &smstypes.InvalidCertificate{Certificate: pem}, code: codes.FailedPrecondition, http: 400, reason: "INVALID_CERTIFICATE", details: []string{"PreconditionFailure", "Help"}},
@@ -75,10 +76,10 @@ func TestFaultTableEndToEnd(t *testing.T) {
 		{name: "ManagedObjectNotFound", fault: &vimtypes.ManagedObjectNotFound{Obj: vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: "vp-1"}}, code: codes.NotFound, http: 404, reason: "PROVIDER_NOT_FOUND", details: []string{"ResourceInfo"}},
 		{name: "NotFound", fault: &vimtypes.NotFound{}, code: codes.NotFound, http: 404, reason: "PROVIDER_NOT_FOUND", details: []string{"ResourceInfo"}},
 		{name: "ProviderNotFound", fault: &smstypes.ProviderNotFound{}, code: codes.NotFound, http: 404, reason: "PROVIDER_NOT_FOUND", details: []string{"ResourceInfo"}},
-		{name: "NotAuthenticated", fault: &vimtypes.NotAuthenticated{}, code: codes.Unauthenticated, http: 401, reason: "VCENTER_AUTH_FAILED"},
-		{name: "InvalidLogin", fault: &vimtypes.InvalidLogin{}, code: codes.Unauthenticated, http: 401, reason: "VCENTER_AUTH_FAILED"},
-		{name: "SmsInvalidLogin", fault: &smstypes.SmsInvalidLogin{}, code: codes.Unauthenticated, http: 401, reason: "VCENTER_AUTH_FAILED"},
-		{name: "sms InvalidSession", fault: &smstypes.InvalidSession{SessionCookie: "not-for-callers"}, code: codes.Unauthenticated, http: 401, reason: "VCENTER_AUTH_FAILED"},
+		{name: "NotAuthenticated", fault: &vimtypes.NotAuthenticated{}, code: codes.Unavailable, http: 503, reason: "VCENTER_AUTH_FAILED", absent: []string{"RetryInfo"}},
+		{name: "InvalidLogin", fault: &vimtypes.InvalidLogin{}, code: codes.Unavailable, http: 503, reason: "VCENTER_AUTH_FAILED", absent: []string{"RetryInfo"}},
+		{name: "SmsInvalidLogin", fault: &smstypes.SmsInvalidLogin{}, code: codes.Unavailable, http: 503, reason: "VCENTER_AUTH_FAILED", absent: []string{"RetryInfo"}},
+		{name: "sms InvalidSession", fault: &smstypes.InvalidSession{SessionCookie: "not-for-callers"}, code: codes.Unavailable, http: 503, reason: "VCENTER_AUTH_FAILED", absent: []string{"RetryInfo"}},
 		{name: "NoPermission", fault: &vimtypes.NoPermission{PrivilegeId: "StorageViews.ConfigureService"}, code: codes.PermissionDenied, http: 403, reason: "NO_PERMISSION", metadata: map[string]string{"privilege": "StorageViews.ConfigureService"}},
 		{name: "InvalidArgument", fault: &vimtypes.InvalidArgument{InvalidProperty: "spec.url"}, code: codes.InvalidArgument, http: 400, reason: "INVALID_ARGUMENT", details: []string{"BadRequest"}},
 		{name: "InvalidUrl", fault: &smstypes.InvalidUrl{Url: "ftp://x"}, code: codes.InvalidArgument, http: 400, reason: "INVALID_URL", details: []string{"BadRequest"}},
@@ -123,6 +124,11 @@ func TestFaultTableEndToEnd(t *testing.T) {
 			for _, d := range append([]string{"ErrorInfo", "LocalizedMessage", "VimFault"}, tt.details...) {
 				if !hasDetail(st, d) {
 					t.Errorf("no %s detail in %v", d, detailTypes(st))
+				}
+			}
+			for _, d := range tt.absent {
+				if hasDetail(st, d) {
+					t.Errorf("a %s detail in %v", d, detailTypes(st))
 				}
 			}
 			for _, d := range st.Details() {

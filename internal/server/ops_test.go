@@ -493,13 +493,17 @@ func TestSecretsNeverLogged(t *testing.T) {
 
 	var seen []string // every error text a caller saw
 	_, err = g.providers.ListVasaProviders(ctx, &vasagwv1.ListVasaProvidersRequest{Parent: "vcenters/default"})
-	if status.Code(err) != codes.Unauthenticated {
-		t.Fatalf("ListVasaProviders with the wrong password = %v, want Unauthenticated", err)
+	// The gateway's own credentials failed: UNAVAILABLE / 503 without
+	// RetryInfo, never the UNAUTHENTICATED / 401 that a portal would read
+	// as its own token refused.
+	st := status.Convert(err)
+	if st.Code() != codes.Unavailable || errorInfo(t, st).GetReason() != "VCENTER_AUTH_FAILED" || hasDetail(st, "RetryInfo") {
+		t.Fatalf("ListVasaProviders with the wrong password = %v %v, want UNAVAILABLE VCENTER_AUTH_FAILED without RetryInfo", err, detailTypes(st))
 	}
 	seen = append(seen, fmt.Sprint(err))
 	r := g.rest(t, http.MethodGet, "/v1/vcenters/default/vasaProviders", "")
-	if r.code != http.StatusUnauthorized {
-		t.Fatalf("REST list with the wrong password = %d %s", r.code, r.body)
+	if r.code != http.StatusServiceUnavailable || !strings.Contains(string(r.body), `"VCENTER_AUTH_FAILED"`) || strings.Contains(string(r.body), "RetryInfo") {
+		t.Fatalf("REST list with the wrong password = %d %s, want 503 VCENTER_AUTH_FAILED without RetryInfo", r.code, r.body)
 	}
 	seen = append(seen, string(r.body))
 	waitHealth(t, health, healthpb.HealthCheckResponse_NOT_SERVING)
