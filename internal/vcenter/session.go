@@ -75,6 +75,7 @@ type Session struct {
 	base   context.Context // cancelled by Close: ends logins and keep-alives
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // running logins
+	state  stateTracker   // what the latest login or call said of vCenter
 
 	mu     sync.Mutex
 	closed bool
@@ -310,7 +311,11 @@ func (s *Session) call(ctx context.Context, op kind, fn func(context.Context, *C
 	if _, c, err = s.acquire(ctx, gen); err != nil {
 		return err
 	}
-	return s.attempt(ctx, c, fn)
+	if err = s.attempt(ctx, c, fn); isSessionGone(err) {
+		// A fresh login that vCenter rejects at once.
+		s.state.set(StateAuthFailed, err)
+	}
+	return err
 }
 
 // attempt runs fn under the per-request timeout.
@@ -319,12 +324,14 @@ func (s *Session) attempt(ctx context.Context, c *conn, fn func(context.Context,
 	defer cancel()
 	err := fn(rctx, c.sms)
 	if err == nil {
+		s.state.ready()
 		s.keepAlive(c)
 		return nil
 	}
 	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 		err = &unreachableError{err: fmt.Errorf("no answer within %s: %w", s.cfg.RequestTimeout, err)}
 	}
+	s.state.observe(ctx, err)
 	if errors.Is(err, ErrUnreachable) {
 		// Pooled connections died with vCenter; do not reuse them.
 		s.soap.CloseIdleConnections()
@@ -398,6 +405,11 @@ func (s *Session) runLogin(f *loginFlight, prev *conn) {
 	defer cancel()
 
 	c, err := s.login(ctx, prev)
+	if err == nil {
+		s.state.ready()
+	} else {
+		s.state.loginFailed(err)
+	}
 
 	s.mu.Lock()
 	if err == nil && s.closed {
@@ -473,7 +485,7 @@ func (s *Session) login(ctx context.Context, prev *conn) (*conn, error) {
 
 	password, err := s.cfg.Password()
 	if err != nil {
-		return nil, fmt.Errorf("read vcenter password: %w", err)
+		return nil, fmt.Errorf("%w: %w", errPassword, err)
 	}
 	if err := c.manager.Login(ctx, url.UserPassword(s.cfg.Username, password)); err != nil {
 		return nil, fmt.Errorf("login to vcenter as %s: %w", s.cfg.Username, translate(err))
