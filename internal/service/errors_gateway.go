@@ -18,7 +18,7 @@ func unknownVCenter(vcenterID, resource string) error {
 	b.details = append(b.details, &errdetails.ResourceInfo{
 		ResourceType: "vasagw.io/VCenter",
 		ResourceName: clean(collectionVCenters+"/"+vcenterID, maxDetailString),
-		Description:  "the configured vCenter is \"default\"",
+		Description:  "no vCenter with this id is configured; ListVCenters (GET /v1/vcenters) lists those that are",
 	})
 	return b.status().Err()
 }

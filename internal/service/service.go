@@ -8,6 +8,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -29,7 +30,10 @@ type Upstream interface {
 // Options configure a [Service].
 type Options struct {
 	// VCenters maps a vCenter id (the `{vcenter}` of resource names) to its
-	// upstream. The vCenter configured by flags is "default".
+	// upstream, for the vCenters served from the start (an upstream that is
+	// also a [VCenterSession] reports its state). The vCenter configured by
+	// flags is "default". [Service.SetVCenter] adds and replaces vCenters
+	// later, [Service.RemoveVCenter] removes them.
 	VCenters map[string]Upstream
 	// TaskPollInterval is how often a watched task is polled upstream.
 	TaskPollInterval time.Duration
@@ -89,6 +93,7 @@ type Service struct {
 	reconnects *reconnects
 	requestIDs requestIDs
 	providers  *providerFacts
+	vcenters   *registry
 }
 
 // New returns a Service. Close it to end its watches.
@@ -103,21 +108,33 @@ func New(opts Options) (*Service, error) {
 		reconnects: newReconnects(),
 		requestIDs: requestIDs{store: opts.RequestStore, ttl: opts.RequestIDTTL},
 		providers:  newProviderFacts(opts.ProviderInfoTTL),
+		vcenters:   newRegistry(),
 	}
 	s.hub = newHub(hubOptions{
+		resolve:          s.resolve,
 		interval:         opts.TaskPollInterval,
 		linger:           opts.WatchLinger,
 		terminalTTL:      opts.TerminalTTL,
 		unreachableAfter: opts.UnreachableAfter,
 		logger:           opts.Logger,
 	})
+	for id, up := range opts.VCenters {
+		vc := VCenter{ID: id, Upstream: up}
+		vc.Session, _ = up.(VCenterSession)
+		if err := s.SetVCenter(vc); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("service: %w", err)
+		}
+	}
 	return s, nil
 }
 
-// Register adds the VasaProviderService and the TaskService to r.
+// Register adds the VasaProviderService, the TaskService and the
+// VCenterService to r.
 func (s *Service) Register(r grpc.ServiceRegistrar) {
 	vasagwv1.RegisterVasaProviderServiceServer(r, &providerServer{s: s})
 	vasagwv1.RegisterTaskServiceServer(r, &taskServer{s: s})
+	vasagwv1.RegisterVCenterServiceServer(r, &vcenterServer{s: s})
 }
 
 // Close ends every open watch with UNAVAILABLE (so subscribers reconnect,
@@ -137,13 +154,4 @@ func (s *Service) WatchStats() (pollers, subscribers int) {
 // metrics.
 func (s *Service) Polls() int64 {
 	return s.hub.polls.Load()
-}
-
-// upstream returns the upstream for a vCenter id from a parsed name.
-func (s *Service) upstream(vcenterID, resource string) (Upstream, error) {
-	up, ok := s.opts.VCenters[vcenterID]
-	if !ok {
-		return nil, unknownVCenter(vcenterID, resource)
-	}
-	return up, nil
 }

@@ -37,11 +37,7 @@ func (t *taskServer) WatchTask(req *vasagwv1.WatchTaskRequest, stream grpc.Serve
 		return err
 	}
 	resource := name.String()
-	up, err := t.s.upstream(name.VCenter, resource)
-	if err != nil {
-		return err
-	}
-	sub, err := t.s.hub.subscribe(hubKey{vcenter: name.VCenter, task: name.Task}, up)
+	sub, err := t.s.hub.subscribe(hubKey{vcenter: name.VCenter, task: name.Task})
 	if err != nil {
 		return err
 	}

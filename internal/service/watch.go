@@ -38,6 +38,9 @@ type hubKey struct {
 func (k hubKey) resource() string { return taskName{VCenter: k.vcenter, Task: k.task}.String() }
 
 type hubOptions struct {
+	// resolve returns the upstream of a vCenter now: polls follow a
+	// vCenter that was replaced, and a removed one has none.
+	resolve          func(vcenterID string) (Upstream, bool)
 	interval         time.Duration
 	linger           time.Duration
 	terminalTTL      time.Duration
@@ -90,11 +93,16 @@ func newHub(opts hubOptions) *hub {
 
 // subscribe starts watching a task. The subscription's first event is the
 // current snapshot, as soon as there is one.
-func (h *hub) subscribe(key hubKey, up Upstream) (*subscription, error) {
+func (h *hub) subscribe(key hubKey) (*subscription, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, shuttingDown(key.vcenter, key.resource())
+	}
+	// Under h.mu, so that a vCenter removed from now on ends this watch in
+	// endVCenter.
+	if _, ok := h.opts.resolve(key.vcenter); !ok {
+		return nil, unknownVCenter(key.vcenter, key.resource())
 	}
 	sub := &subscription{notify: make(chan struct{}, 1)}
 	if e, ok := h.terminalLocked(key); ok {
@@ -103,7 +111,7 @@ func (h *hub) subscribe(key hubKey, up Upstream) (*subscription, error) {
 	}
 	p, ok := h.pollers[key]
 	if !ok {
-		p = &poller{h: h, key: key, up: up, subs: make(map[*subscription]struct{}), wake: make(chan struct{}, 1)}
+		p = &poller{h: h, key: key, subs: make(map[*subscription]struct{}), wake: make(chan struct{}, 1), stop: make(chan struct{})}
 		h.pollers[key] = p
 		h.wg.Add(1)
 		go p.run()
@@ -160,6 +168,35 @@ func (h *hub) close() {
 	h.wg.Wait()
 }
 
+// endVCenter ends the watches of a removed vCenter with NOT_FOUND
+// VCENTER_NOT_FOUND, stops their pollers and forgets its finished tasks.
+// The registry has already dropped the vCenter, so no new poller of it
+// starts.
+func (h *hub) endVCenter(id string) {
+	h.mu.Lock()
+	var ended []*poller
+	for k, p := range h.pollers {
+		if k.vcenter == id {
+			delete(h.pollers, k)
+			ended = append(ended, p)
+		}
+	}
+	kept := h.order[:0]
+	for _, k := range h.order {
+		if k.vcenter == id {
+			delete(h.terminal, k)
+		} else {
+			kept = append(kept, k)
+		}
+	}
+	h.order = kept
+	h.mu.Unlock()
+	for _, p := range ended {
+		p.publish(event{err: unknownVCenter(id, p.key.resource())})
+		close(p.stop)
+	}
+}
+
 // stats reports the running pollers and their subscribers.
 func (h *hub) stats() (pollers, subscribers int) {
 	h.mu.Lock()
@@ -176,8 +213,8 @@ func (h *hub) stats() (pollers, subscribers int) {
 type poller struct {
 	h    *hub
 	key  hubKey
-	up   Upstream
 	wake chan struct{} // a subscriber arrived
+	stop chan struct{} // closed when its vCenter was removed
 
 	mu     sync.Mutex
 	subs   map[*subscription]struct{}
@@ -254,10 +291,17 @@ func (p *poller) run() {
 		case <-h.ctx.Done():
 			p.finish(event{err: shuttingDown(p.key.vcenter, p.key.resource())}, nil)
 			return
+		case <-p.stop:
+			return
 		case <-timer.C:
 		}
 
 		info, err := p.poll()
+		select {
+		case <-p.stop:
+			return
+		default:
+		}
 		if err != nil && h.ctx.Err() != nil {
 			p.finish(event{err: shuttingDown(p.key.vcenter, p.key.resource())}, nil)
 			return
@@ -294,10 +338,14 @@ func (p *poller) run() {
 }
 
 func (p *poller) poll() (*vcenter.TaskInfo, error) {
+	up, ok := p.h.opts.resolve(p.key.vcenter)
+	if !ok {
+		return nil, unknownVCenter(p.key.vcenter, p.key.resource())
+	}
 	p.h.polls.Add(1)
 	ctx, cancel := context.WithTimeout(p.h.ctx, pollTimeout)
 	defer cancel()
-	return p.up.Task(ctx, p.key.task)
+	return up.Task(ctx, p.key.task)
 }
 
 // retireIfIdle waits out the linger with no subscriber and, if none came,
@@ -310,6 +358,8 @@ func (p *poller) retireIfIdle() bool {
 		select {
 		case <-h.ctx.Done():
 			p.finish(event{err: shuttingDown(p.key.vcenter, p.key.resource())}, nil)
+			return true
+		case <-p.stop:
 			return true
 		case <-p.wake:
 			if !p.idle() {
@@ -332,11 +382,13 @@ func (p *poller) retireIfIdle() bool {
 func (p *poller) finish(ev event, terminalTask *vasagwv1.Task) {
 	h := p.h
 	h.mu.Lock()
-	if terminalTask != nil {
-		h.cacheTerminalLocked(p.key, terminalTask)
-	}
+	// A poller no longer in the map belongs to a removed vCenter, whose
+	// tasks are not cached.
 	if h.pollers[p.key] == p {
 		delete(h.pollers, p.key)
+		if terminalTask != nil {
+			h.cacheTerminalLocked(p.key, terminalTask)
+		}
 	}
 	h.mu.Unlock()
 	p.publish(ev)
@@ -346,6 +398,11 @@ func (p *poller) finish(ev event, terminalTask *vasagwv1.Task) {
 // ending the watch.
 func transient(err error) bool {
 	if errors.Is(err, vcenter.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	if errors.Is(err, vcenter.ErrClosed) {
+		// The vCenter was replaced while the poll was under way: the next
+		// poll goes to its new session.
 		return true
 	}
 	var f *vcenter.Fault

@@ -65,7 +65,7 @@ func newHubFixture(t *testing.T, interval time.Duration) *hubFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { up.Close(context.Background()) })
-	h := newHub(hubOptions{interval: interval, linger: 10 * time.Millisecond, terminalTTL: time.Minute, unreachableAfter: time.Second, logger: discardLogger()})
+	h := newHub(hubOptions{resolve: func(string) (Upstream, bool) { return up, true }, interval: interval, linger: 10 * time.Millisecond, terminalTTL: time.Minute, unreachableAfter: time.Second, logger: discardLogger()})
 	t.Cleanup(h.close)
 	return &hubFixture{sim: sim, up: up, hub: h, clock: clock}
 }
@@ -98,12 +98,12 @@ func TestHubSlowSubscriberDoesNotDelayOthers(t *testing.T) {
 	t.Parallel()
 	f := newHubFixture(t, 20*time.Millisecond)
 	key := f.reconnect(t)
-	stuck, err := f.hub.subscribe(key, f.up)
+	stuck, err := f.hub.subscribe(key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stuck.close()
-	reader, err := f.hub.subscribe(key, f.up)
+	reader, err := f.hub.subscribe(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestHubTerminalTaskIsCached(t *testing.T) {
 	t.Parallel()
 	f := newHubFixture(t, 20*time.Millisecond)
 	key := f.reconnect(t)
-	sub, err := f.hub.subscribe(key, f.up)
+	sub, err := f.hub.subscribe(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestHubTerminalTaskIsCached(t *testing.T) {
 	}
 	sub.close()
 	polls := f.sim.Sim.CallsOn("QuerySmsTaskInfo", key.task)
-	late, err := f.hub.subscribe(key, f.up)
+	late, err := f.hub.subscribe(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestHubUnreachableEndsWithUnavailable(t *testing.T) {
 	t.Parallel()
 	f := newHubFixture(t, 20*time.Millisecond)
 	key := f.reconnect(t)
-	sub, err := f.hub.subscribe(key, f.up)
+	sub, err := f.hub.subscribe(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestHubShutdown(t *testing.T) {
 	key := f.reconnect(t)
 	var subs []*subscription
 	for range 5 {
-		sub, err := f.hub.subscribe(key, f.up)
+		sub, err := f.hub.subscribe(key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +255,7 @@ func TestHubShutdown(t *testing.T) {
 	if p, s := f.hub.stats(); p != 0 || s != 0 {
 		t.Errorf("after close: %d pollers, %d subscribers", p, s)
 	}
-	if _, err := f.hub.subscribe(key, f.up); status.Code(err) != codes.Unavailable {
+	if _, err := f.hub.subscribe(key); status.Code(err) != codes.Unavailable {
 		t.Errorf("subscribe after close: %v", err)
 	}
 }
