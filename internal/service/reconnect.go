@@ -116,10 +116,12 @@ func (s *Service) reconnect(ctx context.Context, name providerName, requestID st
 		return nil, err
 	}
 
-	v, err, _ := s.reconnects.flight.Do(resource, func() (any, error) {
+	// A call in a user's own vCenter session shares only with that session.
+	key := resource + s.opts.UserSessions.dedupKey(ctx)
+	v, err, _ := s.reconnects.flight.Do(key, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reconnectTimeout)
 		defer cancel()
-		return s.startOrJoin(fctx, up, name)
+		return s.startOrJoin(fctx, up, name, key)
 	})
 	if err != nil {
 		err = s.fail(ctx, err, name.VCenter, resource, "reconnect provider")
@@ -151,11 +153,11 @@ type startedTask struct {
 	task *vasagwv1.Task
 }
 
-// startOrJoin returns the provider's reconnect task that is still running,
-// or starts a new one, with the task's current state.
-func (s *Service) startOrJoin(ctx context.Context, up Upstream, name providerName) (startedTask, error) {
-	resource := name.String()
-	if taskID, ok := s.reconnects.activeTask(resource); ok {
+// startOrJoin returns the provider's reconnect task that is still running
+// (under the de-duplication key), or starts a new one, with the task's
+// current state.
+func (s *Service) startOrJoin(ctx context.Context, up Upstream, name providerName, key string) (startedTask, error) {
+	if taskID, ok := s.reconnects.activeTask(key); ok {
 		if _, done := s.hub.terminalSnapshot(hubKey{vcenter: name.VCenter, task: taskID}); !done {
 			if t, err := s.snapshot(ctx, up, name.VCenter, taskID); err == nil && !terminal(t.GetState()) {
 				return startedTask{id: taskID, task: t}, nil
@@ -166,7 +168,7 @@ func (s *Service) startOrJoin(ctx context.Context, up Upstream, name providerNam
 	if err != nil {
 		return startedTask{}, err
 	}
-	s.reconnects.setActive(resource, taskID)
+	s.reconnects.setActive(key, taskID)
 	t, _ := s.snapshot(ctx, up, name.VCenter, taskID)
 	return startedTask{id: taskID, task: t}, nil
 }

@@ -54,7 +54,10 @@ type Options struct {
 	// UnreachableAfter ends a watch with UNAVAILABLE when polls have failed
 	// for this long.
 	UnreachableAfter time.Duration
-	Logger           *slog.Logger
+	// UserSessions, when set, lets calls run in a user's own vCenter
+	// session (see [UserSessions]).
+	UserSessions *UserSessions
+	Logger       *slog.Logger
 }
 
 func (o *Options) setDefaults() {

@@ -189,6 +189,9 @@ func (s *Service) upstream(vcenterID, resource string) (Upstream, error) {
 	if !ok {
 		return nil, unknownVCenter(vcenterID, resource)
 	}
+	if s.opts.UserSessions != nil {
+		return callerUpstream{vcenter: vcenterID, shared: vc.Upstream, users: s.opts.UserSessions}, nil
+	}
 	return vc.Upstream, nil
 }
 
