@@ -66,6 +66,7 @@ type Server struct {
 	addr    string
 	dir     string
 	logins  atomic.Int64
+	users   sync.Map // user name -> password, from AddUser
 
 	mu     sync.Mutex
 	front  *frontEnd // nil while down
@@ -139,7 +140,7 @@ func Start(opts Options) (*Server, error) {
 	svc.Listen = &url.URL{User: url.UserPassword(s.Username, s.Password)}
 	sm := svc.Context.Map.SessionManager()
 	sm.ValidLogin = func(req *vimtypes.Login) bool {
-		valid := req.UserName == s.Username && req.Password == s.Password
+		valid := req.UserName == s.Username && req.Password == s.Password || s.validUser(req.UserName, req.Password)
 		if valid {
 			s.logins.Add(1)
 		}

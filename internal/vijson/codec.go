@@ -67,8 +67,26 @@ func NewDecoder(r io.Reader) *json.Decoder {
 // encode renders v as VI/JSON with govmomi's own encoder: `_typeName` on
 // the root value and every data object, the plain type name (as vCenter
 // writes it).
+//
+// An array result is a JSON array of such values, as vCenter sends it (the
+// encoder alone would box a root slice as `{"_typeName":"[]T","_value":...}`).
 func encode(v any) ([]byte, error) {
 	var buf bytes.Buffer
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() != reflect.Uint8 {
+		buf.WriteByte('[')
+		for i := range rv.Len() {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			b, err := encode(rv.Index(i).Interface())
+			if err != nil {
+				return nil, err
+			}
+			buf.Write(bytes.TrimRight(b, "\n"))
+		}
+		buf.WriteByte(']')
+		return buf.Bytes(), nil
+	}
 	if err := vimtypes.NewJSONEncoder(&buf).Encode(v); err != nil {
 		return nil, err
 	}

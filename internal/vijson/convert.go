@@ -24,11 +24,11 @@ var (
 		vasagwv1.VasaProvider_STATUS_DISCONNECTED: "disconnected",
 	}
 	certificateStatuses = map[vasagwv1.VasaProvider_CertificateStatus]string{
-		vasagwv1.VasaProvider_CERTIFICATE_STATUS_VALID:                    "valid",
+		vasagwv1.VasaProvider_CERTIFICATE_STATUS_VALID:                     "valid",
 		vasagwv1.VasaProvider_CERTIFICATE_STATUS_EXPIRY_SOFT_LIMIT_REACHED: "expirySoftLimitReached",
 		vasagwv1.VasaProvider_CERTIFICATE_STATUS_EXPIRY_HARD_LIMIT_REACHED: "expiryHardLimitReached",
-		vasagwv1.VasaProvider_CERTIFICATE_STATUS_EXPIRED:                  "expired",
-		vasagwv1.VasaProvider_CERTIFICATE_STATUS_INVALID:                  "invalid",
+		vasagwv1.VasaProvider_CERTIFICATE_STATUS_EXPIRED:                   "expired",
+		vasagwv1.VasaProvider_CERTIFICATE_STATUS_INVALID:                   "invalid",
 	}
 	taskStates = map[vasagwv1.Task_State]string{
 		vasagwv1.Task_STATE_QUEUED:    "queued",

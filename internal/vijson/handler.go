@@ -19,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -139,17 +140,22 @@ func parsePath(p string) (request, bool) {
 		return r, false
 	}
 	parts := strings.Split(rest, "/")
-	if len(parts) == 5 && parts[1] == "sms" {
+	if len(parts) > 1 && parts[1] == "sms" {
+		if len(parts) != 5 {
+			return r, false
+		}
 		r.sms = true
 		parts = append(parts[:1], parts[2:]...)
 	}
 	if len(parts) != 4 || !validRelease(parts[0]) {
 		return r, false
 	}
-	for _, s := range parts[1:] {
-		if s == "" || !utf8.ValidString(s) {
+	for i, s := range parts[1:] {
+		u, err := url.PathUnescape(s)
+		if err != nil || u == "" || strings.Contains(u, "/") || !utf8.ValidString(u) {
 			return r, false
 		}
+		parts[i+1] = u
 	}
 	r.this = vimtypes.ManagedObjectReference{Type: parts[1], Value: parts[2]}
 	r.method = parts[3]

@@ -5,10 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	stdjson "encoding/json"
 	"encoding/pem"
 	"errors"
-	"io"
 	"reflect"
+	"strconv"
 
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
 	smstypes "github.com/vmware/govmomi/sms/types"
@@ -90,16 +91,25 @@ func params[T any](body []byte, this vimtypes.ManagedObjectReference) (any, vimt
 	if len(body) == 0 {
 		return v, nil
 	}
-	if body[0] != '{' {
-		return nil, invalidRequest("The request body must be a JSON object of the method's parameters.")
+	// One JSON object, nothing after it; its root `_typeName` names the
+	// request type (govmomi's client sends one) and is not a parameter.
+	var members map[string]stdjson.RawMessage
+	if body[0] != '{' || stdjson.Unmarshal(body, &members) != nil {
+		return nil, invalidRequest("The request body must be one JSON object of the method's parameters.")
+	}
+	delete(members, typeNameMember)
+	for name := range members {
+		if !hasMember(reflect.TypeFor[T](), name) {
+			return nil, invalidRequest("The method has no parameter " + strconv.Quote(name) + ".")
+		}
+	}
+	body, err := stdjson.Marshal(members)
+	if err != nil {
+		return nil, invalidRequest("The request body must be one JSON object of the method's parameters.")
 	}
 	d := NewDecoder(bytes.NewReader(body))
-	d.DisallowUnknownFields()
 	if err := decodeSafely(d.Decode, v); err != nil {
 		return nil, invalidRequest("The request body is not valid for this method: " + err.Error())
-	}
-	if _, err := d.Token(); !errors.Is(err, io.EOF) {
-		return nil, invalidRequest("The request body must hold one JSON object.")
 	}
 	if t := reflect.ValueOf(v).Elem().FieldByName("This"); t.IsValid() {
 		got := t.Interface().(vimtypes.ManagedObjectReference)
@@ -108,6 +118,26 @@ func params[T any](body []byte, this vimtypes.ManagedObjectReference) (any, vimt
 		}
 	}
 	return v, nil
+}
+
+// hasMember reports whether struct type t (or a struct it embeds) has a
+// field whose vSphere name is name. (govmomi's decoder refuses the
+// `_typeName` of nested objects as unknown under DisallowUnknownFields, so
+// the root members are checked here.)
+func hasMember(t reflect.Type, name string) bool {
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if sf.Anonymous && sf.Type.Kind() == reflect.Struct {
+			if hasMember(sf.Type, name) {
+				return true
+			}
+			continue
+		}
+		if sf.IsExported() && propertyName(sf) == name {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeSafely runs a decode, turning a panic of the decoder on hostile
