@@ -45,6 +45,11 @@ const (
 	// embedded simulator, or --insecure-allow-unauthenticated), or of a
 	// method open to all, such as health checks.
 	KindAnonymous Kind = "anonymous"
+	// KindVSphere is a caller that logged in to vCenter as itself (the
+	// VI/JSON facade's SessionManager Login) and calls in that session:
+	// vCenter applies the user's own privileges, so it holds every role of
+	// the gateway.
+	KindVSphere Kind = "vsphere"
 )
 
 // Caller is who made a call, as far as the gateway could establish it, and
@@ -80,7 +85,7 @@ func (c *Caller) Has(r Role) bool {
 
 // String names the caller in logs and is the key per-caller limits count
 // by: "token:" + sub, "certificate:" + the first URI SAN, else the first DNS
-// SAN, else "CN=" + common name, or "anonymous". Token subjects and
+// SAN, else "CN=" + common name, "vsphere:" + user name, or "anonymous". Token subjects and
 // certificate names live in separate namespaces, so one cannot pose as the
 // other.
 func (c *Caller) String() string {
@@ -99,8 +104,16 @@ func (c *Caller) String() string {
 		default:
 			return "certificate:CN=" + c.Subject
 		}
+	case KindVSphere:
+		return "vsphere:" + c.Subject
 	}
 	return string(KindAnonymous)
+}
+
+// VSphereUser returns the caller of a call made in vSphere user userName's
+// own vCenter session.
+func VSphereUser(userName string) *Caller {
+	return &Caller{Kind: KindVSphere, Subject: userName, Roles: []Role{RoleOperator, RoleViewer}}
 }
 
 type callerKey struct{}

@@ -9,7 +9,9 @@ import (
 
 	"github.com/vasagw/vasagw/internal/config"
 	"github.com/vasagw/vasagw/internal/rest"
+	"github.com/vasagw/vasagw/internal/service"
 	"github.com/vasagw/vasagw/internal/telemetry"
+	"github.com/vasagw/vasagw/internal/vijson"
 )
 
 // restHandler is everything the REST listener serves, from the outside
@@ -23,14 +25,19 @@ import (
 // the inner mux, e.g. mux.Handle("/sdk/", vijson.NewHandler(conn, ...)):
 // it then shares the facade's limits, CORS, authentication, metrics and
 // spans, and reaches the service, like the facade, only over conn.
-func restHandler(ctx context.Context, cfg config.Config, o options, log *slog.Logger, conn *grpc.ClientConn, tel *telemetry.Telemetry, rd *readiness, sec *security) (http.Handler, error) {
+func restHandler(ctx context.Context, cfg config.Config, o options, log *slog.Logger, conn *grpc.ClientConn, tel *telemetry.Telemetry, rd *readiness, sec *security, users *service.UserSessions) (http.Handler, error) {
 	api, err := rest.NewHandler(ctx, conn, rest.Options{Logger: log, SSEKeepalive: o.sseKeepalive})
+	if err != nil {
+		return nil, err
+	}
+	vi, err := vijson.New(vijson.Options{Conn: conn, Sessions: users, SessionCaller: vsphereCaller, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.Handle("/", api)
+	vi.Register(mux)
 
 	outer := http.NewServeMux()
 	outer.HandleFunc("GET /readyz", rd.readyz)

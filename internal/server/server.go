@@ -124,8 +124,13 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 		return err
 	}
 
+	users, err := newUserSessions(map[string]telemetry.Upstream{defaultVCenter: rawUp})
+	if err != nil {
+		return err
+	}
 	svc, err := service.New(service.Options{
 		VCenters:         map[string]service.Upstream{defaultVCenter: up},
+		UserSessions:     users,
 		TaskPollInterval: cfg.TaskPollInterval,
 		WatchLinger:      o.watchLinger,
 		Logger:           log,
@@ -163,7 +168,7 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 		return fmt.Errorf("in-process gRPC client: %w", err)
 	}
 	defer conn.Close()
-	handler, err := restHandler(ctx, cfg, o, log, conn, tel, rd, sec)
+	handler, err := restHandler(ctx, cfg, o, log, conn, tel, rd, sec, users)
 	if err != nil {
 		return err
 	}

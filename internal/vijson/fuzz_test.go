@@ -65,7 +65,8 @@ func FuzzVIJSONRequest(f *testing.F) {
 		calls := e.upstreamCalls() - before
 
 		switch rec.Code {
-		case http.StatusOK, http.StatusNoContent, http.StatusNotFound, http.StatusMethodNotAllowed:
+		case http.StatusOK, http.StatusNoContent, http.StatusNotFound, http.StatusMethodNotAllowed,
+			http.StatusMovedPermanently, http.StatusTemporaryRedirect, http.StatusPermanentRedirect: // ServeMux cleaning the path
 		case http.StatusInternalServerError:
 			var v any
 			if err := vijson.NewDecoder(bytes.NewReader(rec.Body.Bytes())).Decode(&v); err != nil {
