@@ -346,7 +346,7 @@ func fetchTo(ctx context.Context, url, name string) error {
 	return f.Close()
 }
 
-// startCostBench starts a simulator, the gateway's real run() in front of
+// startCostBench starts a simulator, the gateway's real Run in front of
 // it, and a direct session to it, each under its own profiler label.
 func startCostBench(t *testing.T) *costBench {
 	t.Helper()

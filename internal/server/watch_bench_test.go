@@ -60,7 +60,7 @@ type benchStats struct {
 
 // TestBenchGatewayProcess is the gateway process of the watch benchmarks,
 // not a test: it skips unless a benchmark started it. It serves the real
-// run() in front of a simulator on a frozen clock, plus a control server
+// Run in front of a simulator on a frozen clock, plus a control server
 // (stats, clock, new reconnect tasks), until its stdin closes.
 func TestBenchGatewayProcess(t *testing.T) {
 	interval := os.Getenv(benchGatewayEnv)
