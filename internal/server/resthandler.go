@@ -19,12 +19,13 @@ import (
 // caller authentication so that probes and scrapes of refused calls still
 // work; caller authentication, whose outcome the in-process gRPC call
 // carries to the interceptors; CORS and the body limit; /healthz; and the
-// REST facade over conn.
+// facades over conn: the REST facade at /, the VI/JSON facade on its own
+// routes.
 //
-// A sibling facade (the VI/JSON facade, the console) is one more line in
-// the inner mux, e.g. mux.Handle("/sdk/", vijson.NewHandler(conn, ...)):
-// it then shares the facade's limits, CORS, authentication, metrics and
-// spans, and reaches the service, like the facade, only over conn.
+// A sibling facade (the console, next) is one more line in the inner mux,
+// as vi.Register(mux) is: it then shares the limits, CORS, authentication,
+// metrics and spans, and reaches the service, like the others, only over
+// conn.
 func restHandler(ctx context.Context, cfg config.Config, o options, log *slog.Logger, conn *grpc.ClientConn, tel *telemetry.Telemetry, rd *readiness, sec *security, users *service.UserSessions) (http.Handler, error) {
 	api, err := rest.NewHandler(ctx, conn, rest.Options{Logger: log, SSEKeepalive: o.sseKeepalive})
 	if err != nil {
