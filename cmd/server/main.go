@@ -9,7 +9,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,24 +22,28 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := realMain(ctx, os.Args[1:])
+	code := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-// realMain runs the command line args and returns the exit code: 0, 1 when
-// the gateway fails, 2 for a bad configuration.
-func realMain(ctx context.Context, args []string) int {
+// realMain runs the command line args and returns the exit code: 0 (also
+// after --help), 1 when the gateway fails, 2 for a bad configuration.
+func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "healthcheck" {
-		return server.Healthcheck(ctx, args[1:], os.LookupEnv, os.Stderr)
+		return server.Healthcheck(ctx, args[1:], os.LookupEnv, stdout, stderr)
 	}
 	cfg, err := config.Load(args, os.LookupEnv)
+	if errors.Is(err, config.ErrHelp) {
+		config.Usage(stdout, "vasagw")
+		return 0
+	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "vasagw:", err)
+		fmt.Fprintln(stderr, "vasagw:", err)
 		return 2
 	}
 	if err := server.Run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "vasagw:", err)
+		fmt.Fprintln(stderr, "vasagw:", err)
 		return 1
 	}
 	return 0

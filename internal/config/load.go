@@ -27,21 +27,25 @@ func Load(args []string, lookup func(string) (string, bool)) (Config, error) {
 	cfg := Default()
 	fs := newFlagSet(&cfg)
 	if err := fs.Parse(args); err != nil {
-		return Config{}, fmt.Errorf("%w (run with -h for the flags)", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, ErrHelp
+		}
+		return Config{}, parseError(err)
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	set := make(map[string]bool)
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if err := applyEnv(fs, set, lookup); err != nil {
+	fromEnv, err := applyEnv(fs, set, lookup)
+	if err != nil {
 		return Config{}, err
 	}
 	if v, ok := lookup(envPrefix + "VCENTER_PASSWORD"); ok {
 		cfg.VCenterPassword = v
 	}
 	cfg.OTelEnv = otelEnv(lookup)
-	return cfg, cfg.Validate()
+	return cfg, envSourced(cfg.Validate(), fromEnv)
 }
 
 // newFlagSet registers every flag of cfg, with cfg's values as defaults.
@@ -68,9 +72,11 @@ func newFlagSet(cfg *Config) *flag.FlagSet {
 }
 
 // applyEnv sets every flag not given on the command line (set) from its
-// environment twin, if that is present.
-func applyEnv(fs *flag.FlagSet, set map[string]bool, lookup func(string) (string, bool)) error {
+// environment twin, if that is present, and returns the names of the flags
+// it set.
+func applyEnv(fs *flag.FlagSet, set map[string]bool, lookup func(string) (string, bool)) (map[string]bool, error) {
 	var errs []error
+	fromEnv := make(map[string]bool)
 	fs.VisitAll(func(f *flag.Flag) {
 		if set[f.Name] {
 			return
@@ -82,6 +88,7 @@ func applyEnv(fs *flag.FlagSet, set map[string]bool, lookup func(string) (string
 		if err := fs.Set(f.Name, v); err != nil {
 			errs = append(errs, fmt.Errorf("--%s (from %s): %v", f.Name, EnvName(f.Name), err))
 		}
+		fromEnv[f.Name] = true
 	})
-	return errors.Join(errs...)
+	return fromEnv, errors.Join(errs...)
 }

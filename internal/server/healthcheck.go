@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,8 +17,13 @@ import (
 // environment as the server, GETs /healthz on the admin listener (or on
 // the REST listener when --admin-addr is empty) over loopback, and returns
 // the process exit code, 0 when healthy.
-func Healthcheck(ctx context.Context, args []string, lookup func(string) (string, bool), stderr io.Writer) int {
+func Healthcheck(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
 	cfg, err := config.Load(args, lookup)
+	if errors.Is(err, config.ErrHelp) {
+		fmt.Fprintln(stdout, "vasagw healthcheck: exits 0 when the gateway's /healthz answers 200 (admin listener, else REST listener).")
+		config.Usage(stdout, "vasagw")
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "vasagw healthcheck:", err)
 		return 2

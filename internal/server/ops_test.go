@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -553,11 +554,11 @@ func TestHealthcheckCommand(t *testing.T) {
 	g := startGateway(t)
 	adminAddr := strings.TrimPrefix(g.admin, "http://")
 	var stderr bytes.Buffer
-	if code := Healthcheck(context.Background(), []string{"--admin-addr=" + adminAddr}, mapLookup(nil), &stderr); code != 0 {
+	if code := Healthcheck(context.Background(), []string{"--admin-addr=" + adminAddr}, mapLookup(nil), io.Discard, &stderr); code != 0 {
 		t.Errorf("healthcheck of a running gateway = %d: %s", code, stderr.String())
 	}
 	// VASAGW_* variables configure it as they configure the server.
-	if code := Healthcheck(context.Background(), nil, mapLookup(map[string]string{"VASAGW_ADMIN_ADDR": adminAddr}), &stderr); code != 0 {
+	if code := Healthcheck(context.Background(), nil, mapLookup(map[string]string{"VASAGW_ADMIN_ADDR": adminAddr}), io.Discard, &stderr); code != 0 {
 		t.Errorf("healthcheck from VASAGW_ADMIN_ADDR = %d: %s", code, stderr.String())
 	}
 	g.stop()
@@ -565,7 +566,7 @@ func TestHealthcheckCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	stderr.Reset()
-	if code := Healthcheck(context.Background(), []string{"--admin-addr=" + adminAddr}, mapLookup(nil), &stderr); code != 1 {
+	if code := Healthcheck(context.Background(), []string{"--admin-addr=" + adminAddr}, mapLookup(nil), io.Discard, &stderr); code != 1 {
 		t.Errorf("healthcheck of a stopped gateway = %d, want 1", code)
 	}
 }
