@@ -201,3 +201,12 @@ func ctxOf(cmd *cobra.Command) context.Context {
 	}
 	return context.Background()
 }
+
+// groupRun makes a command that only groups others fail on an unknown
+// subcommand (cobra would print help and exit 0) and print help otherwise.
+func groupRun(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+	}
+	return cmd.Help()
+}

@@ -157,4 +157,3 @@ func validID(s string) bool {
 	}
 	return true
 }
-

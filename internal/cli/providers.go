@@ -19,6 +19,7 @@ func (a *app) providersCommand() *cobra.Command {
 
 A provider is named by its short id (vp-1, resolved in --vcenter) or by its
 full name (vcenters/default/vasaProviders/vp-1).`,
+		RunE: groupRun,
 	}
 	var filter string
 	list := &cobra.Command{

@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/status"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/status"
 
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
 )

@@ -17,6 +17,7 @@ func (a *app) tasksCommand() *cobra.Command {
 		Short:   "Tasks the gateway started: reconnects, syncs, registrations, recoveries",
 		Long: `Tasks, named by short id (SmsTask-1, resolved in --vcenter) or full name
 (vcenters/default/tasks/SmsTask-1).`,
+		RunE: groupRun,
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "get TASK",

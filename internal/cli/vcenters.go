@@ -11,6 +11,7 @@ func (a *app) vcentersCommand() *cobra.Command {
 		Use:     "vcenters",
 		Aliases: []string{"vcenter", "vc"},
 		Short:   "vCenters the gateway serves",
+		RunE:    groupRun,
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
