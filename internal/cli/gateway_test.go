@@ -31,14 +31,25 @@ type gateway struct {
 type gatewayOptions struct {
 	serverOptions []grpc.ServerOption
 	listener      net.Listener
+	speed         float64
+}
+
+// withServerOptions adds gRPC server options (credentials, interceptors).
+func withServerOptions(opts ...grpc.ServerOption) func(*gatewayOptions) {
+	return func(o *gatewayOptions) { o.serverOptions = append(o.serverOptions, opts...) }
+}
+
+// atSpeed runs the simulator's tasks at speed times wall time.
+func atSpeed(speed float64) func(*gatewayOptions) {
+	return func(o *gatewayOptions) { o.speed = speed }
 }
 
 // startGateway starts a gateway whose simulator runs tasks 8 times faster
-// than the embedded default (vp-2's reconnect takes half a second), polled
-// every 50 ms.
+// than the embedded default (vp-2's reconnect takes half a second, unless
+// [atSpeed] says otherwise), polled every 50 ms.
 func startGateway(t *testing.T, opts ...func(*gatewayOptions)) *gateway {
 	t.Helper()
-	var o gatewayOptions
+	o := gatewayOptions{speed: 8}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -47,7 +58,7 @@ func startGateway(t *testing.T, opts ...func(*gatewayOptions)) *gateway {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	sim.Sim.SetSpeed(8)
+	sim.Sim.SetSpeed(o.speed)
 	pw := sim.Password
 	up, err := vcenter.NewSession(vcenter.SessionConfig{
 		URL:      sim.URL,
