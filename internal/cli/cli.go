@@ -35,9 +35,9 @@ type Env struct {
 	// StdinTerminal is true when stdin is a terminal: vasactl prompts (a
 	// password with no echo, a yes/no) only then.
 	StdinTerminal bool
-	// ReadPassword reads one line from the terminal with echo off. It is
-	// used only when StdinTerminal is true.
-	ReadPassword func(ctx context.Context) ([]byte, error)
+	// ReadPassword shows prompt and reads one line from the terminal with
+	// echo off. It is used only when StdinTerminal is true.
+	ReadPassword func(ctx context.Context, prompt string) ([]byte, error)
 	// Width is the terminal's width in columns (0 when unknown).
 	Width func() int
 }
@@ -54,7 +54,9 @@ func OSEnv() Env {
 		LookupEnv:      os.LookupEnv,
 		StdoutTerminal: term.IsTerminal(stdoutFD),
 		StdinTerminal:  term.IsTerminal(stdinFD),
-		ReadPassword:   func(ctx context.Context) ([]byte, error) { return readPasswordFD(ctx, stdinFD) },
+		ReadPassword: func(ctx context.Context, prompt string) ([]byte, error) {
+			return readPasswordFD(ctx, stdinFD, prompt)
+		},
 		Width: func() int {
 			w, _, err := term.GetSize(stdoutFD)
 			if err != nil {
