@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,50 +16,91 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/vasagw/vasagw/internal/cli"
+	"github.com/vasagw/vasagw/internal/config"
+	"github.com/vasagw/vasagw/internal/server"
 	"github.com/vasagw/vasagw/internal/service"
 	"github.com/vasagw/vasagw/internal/smssim"
 	"github.com/vasagw/vasagw/internal/vcenter"
 )
 
-// gateway is the gateway's gRPC service on the embedded simulator, served
-// on a real socket, as `vasagw` with no --vcenter-url serves it.
+// gateway is the gateway (internal/server's Run, as cmd/server runs it)
+// in front of the project's SMS simulator, on a real socket.
 type gateway struct {
 	addr string
 	sim  *smssim.Server
+	logs *syncBuffer
 }
 
-// gatewayOptions adjust a test gateway.
-type gatewayOptions struct {
-	serverOptions []grpc.ServerOption
-	listener      net.Listener
-	speed         float64
-}
-
-// withServerOptions adds gRPC server options (credentials, interceptors).
-func withServerOptions(opts ...grpc.ServerOption) func(*gatewayOptions) {
-	return func(o *gatewayOptions) { o.serverOptions = append(o.serverOptions, opts...) }
-}
-
-// atSpeed runs the simulator's tasks at speed times wall time.
-func atSpeed(speed float64) func(*gatewayOptions) {
-	return func(o *gatewayOptions) { o.speed = speed }
-}
-
-// startGateway starts a gateway whose simulator runs tasks 8 times faster
-// than the embedded default (vp-2's reconnect takes half a second, unless
-// [atSpeed] says otherwise), polled every 50 ms.
-func startGateway(t *testing.T, opts ...func(*gatewayOptions)) *gateway {
+// startGateway runs the gateway in front of a fresh simulator whose tasks
+// run 8 times faster than the embedded default's (vp-2's reconnect takes
+// half a second), polled every 100 ms, with extra gateway flags.
+func startGateway(t *testing.T, flags ...string) *gateway {
 	t.Helper()
-	o := gatewayOptions{speed: 8}
-	for _, f := range opts {
-		f(&o)
-	}
+	return startGatewayAt(t, 8, flags...)
+}
+
+// startGatewayAt is startGateway with the simulator at speed.
+func startGatewayAt(t *testing.T, speed float64, flags ...string) *gateway {
+	t.Helper()
 	sim, err := smssim.Start(smssim.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	sim.Sim.SetSpeed(o.speed)
+	sim.Sim.SetSpeed(speed)
+	args := append([]string{
+		"--grpc-addr=127.0.0.1:0",
+		"--http-addr=127.0.0.1:0",
+		"--admin-addr=127.0.0.1:0",
+		"--vcenter-url=" + sim.URL.String(),
+		"--vcenter-username=" + sim.Username,
+		"--vcenter-ca-file=" + sim.CAFile,
+		"--task-poll-interval=100ms",
+		"--reconnect-rate=0",
+	}, flags...)
+	if !slices.ContainsFunc(flags, func(f string) bool { return strings.HasPrefix(f, "--tls-cert-file") }) {
+		args = append(args, "--insecure-allow-unauthenticated")
+	}
+	cfg, err := config.Load(args, mapEnv(map[string]string{"VASAGW_VCENTER_PASSWORD": sim.Password}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gateway{sim: sim, logs: &syncBuffer{}}
+	addrs := make(chan server.Addrs, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- server.Run(ctx, cfg, server.OnListen(func(a server.Addrs) { addrs <- a }), server.LogOutput(g.logs), server.WatchLinger(50*time.Millisecond))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway: %v", err)
+		}
+	})
+	select {
+	case a := <-addrs:
+		g.addr = a.GRPC.String()
+	case err := <-done:
+		done <- err
+		t.Fatalf("gateway did not start: %v\n%s", err, g.logs.String())
+	case <-time.After(hangGuard):
+		t.Fatal("the gateway did not listen")
+	}
+	return g
+}
+
+// serviceGateway is the gateway's gRPC service assembled in the test from
+// its exported pieces, for a test that must see the requests (an
+// interceptor of its own) on the way in.
+func serviceGateway(t *testing.T, opts ...grpc.ServerOption) *gateway {
+	t.Helper()
+	sim, err := smssim.Start(smssim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	sim.Sim.SetSpeed(8)
 	pw := sim.Password
 	up, err := vcenter.NewSession(vcenter.SessionConfig{
 		URL:      sim.URL,
@@ -78,14 +120,11 @@ func startGateway(t *testing.T, opts ...func(*gatewayOptions)) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(o.serverOptions...)
+	srv := grpc.NewServer(opts...)
 	svc.Register(srv)
-	lis := o.listener
-	if lis == nil {
-		lis, err = net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
 	go srv.Serve(lis)
 	t.Cleanup(func() {

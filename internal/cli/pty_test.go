@@ -119,7 +119,7 @@ func TestPTYReconnectDrawsProgressBar(t *testing.T) {
 // (exit 130), says that the task goes on and how to watch it again.
 func TestPTYCtrlCStopsWaiting(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t, atSpeed(0.5)) // vp-2's reconnect runs 8 s
+	g := startGatewayAt(t, 0.5) // vp-2's reconnect runs 8 s
 	c := startPTY(t, "--plaintext", "--addr", g.addr, "providers", "reconnect", "vp-2", "--wait")
 	c.expect(t, "%")
 	if _, err := c.tty.Write([]byte{0x03}); err != nil { // ^C: the terminal sends SIGINT
@@ -197,7 +197,7 @@ func processHolds(t *testing.T, pid int, s string) bool {
 func TestPasswordNeverShown(t *testing.T) {
 	t.Parallel()
 	spy := &passwordSpy{}
-	g := startGateway(t, withServerOptions(grpc.ChainUnaryInterceptor(spy.interceptor)))
+	g := serviceGateway(t, grpc.ChainUnaryInterceptor(spy.interceptor))
 
 	t.Run("password file", func(t *testing.T) {
 		pwFile := t.TempDir() + "/pw"
