@@ -2,16 +2,6 @@ package rest
 
 import "net/http"
 
-// LimitBody caps request bodies at [MaxBodyBytes].
-func LimitBody(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 // CORS lets the configured browser origins call the API (a "*" lets any
 // origin). With no origins
 // configured (the default) it adds nothing.

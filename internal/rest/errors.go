@@ -29,11 +29,12 @@ func errorHandler(log *slog.Logger) runtime.ErrorHandlerFunc {
 }
 
 // requestError turns a detail-less error raised by grpc-gateway itself
-// (bad JSON, unknown field, oversized body) into a typed INVALID_REQUEST.
+// into a typed one: an oversized body into REQUEST_TOO_LARGE (see
+// [LimitBody]), bad JSON and unknown fields into INVALID_REQUEST.
 func requestError(log *slog.Logger, r *http.Request, err error) error {
 	var maxBytes *http.MaxBytesError
-	if errors.As(err, &maxBytes) {
-		return service.InvalidRequest("body", "request body is larger than the limit")
+	if errors.As(err, &maxBytes) || bodyTooLarge(r) {
+		return errBodyTooLarge()
 	}
 	st, ok := status.FromError(err)
 	if !ok || len(st.Details()) > 0 || st.Code() != codes.InvalidArgument {

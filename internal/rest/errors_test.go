@@ -1,12 +1,16 @@
 package rest
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -16,7 +20,7 @@ import (
 
 // TestRequestError checks how grpc-gateway's own request-decoding errors
 // become the service's INVALID_REQUEST shape, and that every other error
-// passes through untouched.
+// passes through untouched (a body over the limit: TestBodyTooLarge).
 func TestRequestError(t *testing.T) {
 	t.Parallel()
 	log := slog.New(slog.DiscardHandler)
@@ -27,7 +31,6 @@ func TestRequestError(t *testing.T) {
 		err       error
 		wantField string // "" when the error passes through
 	}{
-		{name: "body over the limit", err: &http.MaxBytesError{Limit: MaxBodyBytes}, wantField: "body"},
 		{name: "unknown field", err: status.Error(codes.InvalidArgument, `proto: (line 1:2): unknown field "bogus"`), wantField: "bogus"},
 		{name: "bad JSON", err: status.Error(codes.InvalidArgument, "unexpected EOF"), wantField: "body"},
 		{name: "already typed", err: typed},
@@ -74,5 +77,53 @@ func TestClipPath(t *testing.T) {
 	}
 	if got := clipPath("/v1/x"); got != "/v1/x" {
 		t.Errorf("clipPath(/v1/x) = %q", got)
+	}
+}
+
+// TestBodyTooLarge: a body over the limit is RESOURCE_EXHAUSTED / 413
+// REQUEST_TOO_LARGE naming the limit, whether the error still says so
+// (a MaxBytesError) or grpc-gateway's decoder has made it a plain
+// INVALID_ARGUMENT and only [LimitBody]'s record of the read knows.
+func TestBodyTooLarge(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.DiscardHandler)
+	var decoded *http.Request
+	h := LimitBody(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		decoded = r
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(make([]byte, MaxBodyBytes+1))))
+	small := httptest.NewRequest(http.MethodPost, "/", nil)
+	for _, tt := range []struct {
+		name string
+		r    *http.Request
+		err  error
+	}{
+		{name: "MaxBytesError", r: small, err: &http.MaxBytesError{Limit: MaxBodyBytes}},
+		{name: "decoder error after the limit", r: decoded, err: status.Error(codes.InvalidArgument, "unexpected EOF")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := requestError(log, tt.r, tt.err)
+			var hs *runtime.HTTPStatusError
+			if !errors.As(got, &hs) || hs.HTTPStatus != http.StatusRequestEntityTooLarge {
+				t.Fatalf("requestError = %#v, want an HTTP 413", got)
+			}
+			st := status.Convert(hs.Err)
+			var info *errdetails.ErrorInfo
+			for _, d := range st.Details() {
+				if d, ok := d.(*errdetails.ErrorInfo); ok {
+					info = d
+				}
+			}
+			if st.Code() != codes.ResourceExhausted || info.GetReason() != "REQUEST_TOO_LARGE" || info.GetMetadata()["limitBytes"] != "1048576" {
+				t.Errorf("status %v, want RESOURCE_EXHAUSTED REQUEST_TOO_LARGE with limitBytes 1048576", st.Proto())
+			}
+		})
+	}
+	// A body within the limit that is bad JSON stays INVALID_REQUEST.
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{")))
+	if got := status.Convert(requestError(log, decoded, status.Error(codes.InvalidArgument, "unexpected EOF"))); got.Code() != codes.InvalidArgument {
+		t.Errorf("bad JSON within the limit: %v", got.Proto())
 	}
 }

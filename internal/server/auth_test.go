@@ -907,13 +907,37 @@ func TestOversizedRequests(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t)
 	big := `{"requestId":"` + strings.Repeat("a", 2<<20) + `"}`
-	r := g.rest(t, http.MethodPost, "/v1/vcenters/default/vasaProviders/vp-1:reconnect", big)
-	if r.code != http.StatusBadRequest {
-		t.Errorf("oversized body: HTTP %d %s", r.code, r.body)
-	} else if ei := errorInfo(t, restStatus(t, r.body)); ei.GetReason() != "INVALID_REQUEST" {
-		t.Errorf("oversized body: %v", ei)
+	// With a Content-Length, and chunked (no length known up front): 413
+	// RESOURCE_EXHAUSTED naming the limit, not "not valid JSON".
+	for _, chunked := range []bool{false, true} {
+		var body io.Reader = strings.NewReader(big)
+		if chunked {
+			body = io.MultiReader(body) // hides the length from net/http
+		}
+		req, err := http.NewRequestWithContext(testContext(t), http.MethodPost, g.base+"/v1/vcenters/default/vasaProviders/vp-1:reconnect", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("oversized body (chunked %v): HTTP %d %s", chunked, resp.StatusCode, b)
+			continue
+		}
+		st := restStatus(t, b)
+		if ei := errorInfo(t, st); st.Code() != codes.ResourceExhausted || ei.GetReason() != "REQUEST_TOO_LARGE" ||
+			ei.GetMetadata()["limitBytes"] != "1048576" || !strings.Contains(st.Message(), "1048576 bytes") {
+			t.Errorf("oversized body (chunked %v): %v", chunked, st.Proto())
+		}
 	}
-	r = g.rest(t, http.MethodGet, "/v1/vcenters/default/vasaProviders", "", "X-Big", strings.Repeat("b", 128<<10))
+	r := g.rest(t, http.MethodGet, "/v1/vcenters/default/vasaProviders", "", "X-Big", strings.Repeat("b", 128<<10))
 	if r.code != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("oversized header: HTTP %d", r.code)
 	}
