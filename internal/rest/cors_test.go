@@ -69,3 +69,44 @@ func TestLimitBody(t *testing.T) {
 		t.Errorf("reading %d bytes: %v, want a MaxBytesError at %d", len(body), readErr, MaxBodyBytes)
 	}
 }
+
+// TestCrossOriginWildcard: a "*" in the CORS list lets any site read, but
+// trusts no origin to write with a visitor's ambient credentials; a write
+// that carries a token passes (a browser sends one cross-site only after a
+// CORS preflight).
+func TestCrossOriginWildcard(t *testing.T) {
+	t.Parallel()
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	h, err := CrossOrigin([]string{"*", "https://portal.example.test"}, ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		method string
+		header map[string]string
+		want   int
+	}{
+		{"cross-site write", http.MethodPost, map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"cross-site write with a token", http.MethodPost, map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site", "Authorization": "Bearer x"}, http.StatusNoContent},
+		{"listed origin", http.MethodPost, map[string]string{"Origin": "https://portal.example.test", "Sec-Fetch-Site": "cross-site"}, http.StatusNoContent},
+		{"cross-site read", http.MethodGet, map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}, http.StatusNoContent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(tt.method, "https://gw.example.test/v1/x", nil)
+			for k, v := range tt.header {
+				r.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tt.want {
+				t.Errorf("HTTP %d %s, want %d", w.Code, w.Body, tt.want)
+			}
+		})
+	}
+	if _, err := CrossOrigin([]string{"not an origin"}, ok); err == nil {
+		t.Error("a malformed origin was accepted")
+	}
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -18,9 +19,9 @@ import (
 // in: metrics and spans per request; /readyz and /openapi.json, outside
 // caller authentication so that probes and scrapes of refused calls still
 // work; caller authentication, whose outcome the in-process gRPC call
-// carries to the interceptors; CORS and the body limit; /healthz; and the
-// facades over conn: the REST facade at /, the VI/JSON facade on its own
-// routes.
+// carries to the interceptors; CORS, the refusal of cross-origin writes
+// and the body limit; /healthz; and the facades over conn: the REST facade
+// at /, the VI/JSON facade on its own routes.
 //
 // A sibling facade (the console, next) is one more line in the inner mux,
 // as vi.Register(mux) is: it then shares the limits, CORS, authentication,
@@ -43,6 +44,10 @@ func restHandler(ctx context.Context, cfg config.Config, o options, log *slog.Lo
 	outer := http.NewServeMux()
 	outer.HandleFunc("GET /readyz", rd.readyz)
 	outer.HandleFunc("GET /openapi.json", rest.ServeOpenAPI)
-	outer.Handle("/", sec.authenticateREST(rest.CORS(cfg.CORSAllowedOrigins, rest.LimitBody(mux))))
+	inner, err := rest.CrossOrigin(cfg.CORSAllowedOrigins, rest.LimitBody(mux))
+	if err != nil {
+		return nil, fmt.Errorf("--cors-allowed-origins: %w", err)
+	}
+	outer.Handle("/", sec.authenticateREST(rest.CORS(cfg.CORSAllowedOrigins, inner)))
 	return tel.HTTPHandler(outer), nil
 }
