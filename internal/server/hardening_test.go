@@ -2,7 +2,15 @@ package server
 
 import (
 	"net/http"
+	"os"
+	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
+	"github.com/vasagw/vasagw/internal/auth"
 )
 
 // TestCrossOriginWritesRefused: a page on another site cannot make a
@@ -53,4 +61,77 @@ func TestCrossOriginWritesRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEmptiedKeySetRevokes: over gRPC and REST, a token of a key that is
+// in use passes; a JWKS file that no longer parses keeps that key (and is
+// counted in vasagw_jwks_file_failures_total); an emptied, well-formed key
+// set revokes it.
+func TestEmptiedKeySetRevokes(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	g := startSecureGateway(t, p, p.tokenFlags()...)
+	providers := vasagwv1.NewVasaProviderServiceClient(g.grpcConn(t, nil))
+	hc := g.httpClient(t, nil)
+	token := p.issuer.Token(t, "ops")
+	call := func() (restResult, error) {
+		t.Helper()
+		_, err := providers.ListVasaProviders(withToken(testContext(t), token), &vasagwv1.ListVasaProvidersRequest{Parent: "vcenters/default"})
+		r, rerr := g.restCall(t, hc, http.MethodGet, "/v1/vcenters/default/vasaProviders", "", "Authorization", "Bearer "+token)
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		return r, err
+	}
+	rewrite := func(b []byte, step int) {
+		t.Helper()
+		if err := os.WriteFile(p.jwksFile, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		mod := time.Now().Add(time.Duration(step) * time.Minute)
+		if err := os.Chtimes(p.jwksFile, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := call(); err != nil || r.code != http.StatusOK {
+		t.Fatalf("before: gRPC %v, REST %d", err, r.code)
+	}
+
+	rewrite([]byte(`{"keys":[{"kty":"EC"`), 1)
+	if r, err := call(); err != nil || r.code != http.StatusOK {
+		t.Fatalf("after a broken JWKS file: gRPC %v, REST %d %s", err, r.code, r.body)
+	}
+	if n := scrape(t, g.admin).value(t, "vasagw_jwks_file_failures_total"); n != 1 {
+		t.Errorf("vasagw_jwks_file_failures_total = %v, want 1", n)
+	}
+	if !strings.Contains(g.logs.String(), `"level":"ERROR","msg":"the JWKS file changed but cannot be used`) {
+		t.Errorf("no error log line for the broken JWKS file:\n%s", g.logs.String())
+	}
+
+	rewrite([]byte(`{"keys":[]}`), 2)
+	r, err := call()
+	checkGRPCRefusal(t, err, codes.Unauthenticated, auth.ReasonTokenInvalid)
+	checkRESTRefusal(t, r, http.StatusUnauthorized, auth.ReasonTokenInvalid)
+	if n := scrape(t, g.admin).value(t, "vasagw_jwks_file_failures_total"); n != 1 {
+		t.Errorf("vasagw_jwks_file_failures_total = %v after a good (empty) file, want still 1", n)
+	}
+}
+
+// TestTokenWithoutExpiryIsInvalid: a token without exp never had an
+// expiry: TOKEN_INVALID over gRPC and REST, not TOKEN_EXPIRED (which a
+// portal would answer by refreshing a token that is not the problem).
+func TestTokenWithoutExpiryIsInvalid(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	g := startSecureGateway(t, p, p.tokenFlags()...)
+	claims := p.issuer.Claims("ops")
+	delete(claims, "exp")
+	token := p.issuer.Sign(t, claims)
+	_, err := vasagwv1.NewVasaProviderServiceClient(g.grpcConn(t, nil)).ListVasaProviders(withToken(testContext(t), token), &vasagwv1.ListVasaProvidersRequest{Parent: "vcenters/default"})
+	checkGRPCRefusal(t, err, codes.Unauthenticated, auth.ReasonTokenInvalid)
+	r, err := g.restCall(t, g.httpClient(t, nil), http.MethodGet, "/v1/vcenters/default/vasaProviders", "", "Authorization", "Bearer "+token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRESTRefusal(t, r, http.StatusUnauthorized, auth.ReasonTokenInvalid)
 }

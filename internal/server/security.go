@@ -66,6 +66,9 @@ type security struct {
 	interceptor *auth.Interceptor
 	limits      *callerLimits
 	readHeader  time.Duration
+	// keyFileFailures counts unusable changes of --jwks-file; nil without
+	// one.
+	keyFileFailures func() int64
 }
 
 // newSecurity builds the protection cfg asks for. ctx bounds the life of
@@ -89,8 +92,12 @@ func newSecurity(ctx context.Context, cfg config.Config, o options, log *slog.Lo
 		return nil, err
 	}
 	if sc.CallerAuthentication() {
-		if s.authn, err = newAuthenticator(ctx, sc, log); err != nil {
+		var tokens *auth.TokenVerifier
+		if s.authn, tokens, err = newAuthenticator(ctx, sc, log); err != nil {
 			return nil, err
+		}
+		if tokens != nil && sc.JWKSFile != "" {
+			s.keyFileFailures = tokens.KeyFileFailures
 		}
 	}
 	s.interceptor, err = auth.NewInterceptor(auth.InterceptorOptions{
@@ -115,10 +122,12 @@ func newSecurity(ctx context.Context, cfg config.Config, o options, log *slog.Lo
 	return s, nil
 }
 
-func newAuthenticator(ctx context.Context, sc config.Security, log *slog.Logger) (*auth.Authenticator, error) {
+// newAuthenticator returns the caller authentication sc asks for, and its
+// token verifier (nil without bearer tokens).
+func newAuthenticator(ctx context.Context, sc config.Security, log *slog.Logger) (*auth.Authenticator, *auth.TokenVerifier, error) {
 	policy, err := auth.LoadPolicy(sc.AuthPolicyFile)
 	if err != nil {
-		return nil, fmt.Errorf("--auth-policy-file: %w", err)
+		return nil, nil, fmt.Errorf("--auth-policy-file: %w", err)
 	}
 	opts := auth.AuthenticatorOptions{Policy: policy, Certificates: sc.ClientCAFile != "", Logger: log}
 	if sc.Tokens() {
@@ -135,10 +144,11 @@ func newAuthenticator(ctx context.Context, sc config.Security, log *slog.Logger)
 			if sc.OIDCIssuerURL != "" {
 				flagName = "--oidc-issuer-url"
 			}
-			return nil, fmt.Errorf("%s: %w", flagName, err)
+			return nil, nil, fmt.Errorf("%s: %w", flagName, err)
 		}
 	}
-	return auth.NewAuthenticator(opts)
+	a, err := auth.NewAuthenticator(opts)
+	return a, opts.Tokens, err
 }
 
 // grpcCredentials returns the gRPC server's transport credentials: TLS

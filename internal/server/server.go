@@ -140,6 +140,9 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 	}
 
 	tel.ObserveWatches(svc)
+	if sec.keyFileFailures != nil {
+		tel.ObserveKeyFileFailures(sec.keyFileFailures)
+	}
 
 	grpcServer := grpc.NewServer(append(tel.GRPCServerOptions(),
 		sec.grpcCredentials(),

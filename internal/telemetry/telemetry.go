@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -81,6 +82,16 @@ func (t *Telemetry) InstrumentUpstream(up Upstream, vcenterID string) Upstream {
 // (the service), read at each scrape.
 func (t *Telemetry) ObserveWatches(s WatchStats) {
 	t.metrics.observeWatches(s)
+}
+
+// ObserveKeyFileFailures exports vasagw_jwks_file_failures_total, read
+// from f (the token verifier's KeyFileFailures) at each scrape: the changes
+// of the JWKS file that could not be used and kept the previous keys.
+func (t *Telemetry) ObserveKeyFileFailures(f func() int64) {
+	t.metrics.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "vasagw_jwks_file_failures_total",
+		Help: "Changes of the --jwks-file that could not be read or parsed; each kept the previous keys in use.",
+	}, func() float64 { return float64(f()) }))
 }
 
 // OnLogin returns the function that counts a login of the session to the
