@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"net/http"
+	"strings"
 	"testing"
 
 	vimtypes "github.com/vmware/govmomi/vim25/types"
@@ -64,5 +65,76 @@ func TestVIJSONThroughTheServer(t *testing.T) {
 	r = g.rest(t, http.MethodPost, sms+"VasaProvider/vp-4/QueryProviderInfo", "", vijson.SessionHeader, id)
 	if _, ok := decodeVIJSON(t, r).(vimtypes.NotAuthenticated); !ok {
 		t.Fatalf("after logout: %d %s", r.code, r.body)
+	}
+}
+
+// TestVIJSONCallersAndRoles: on a gateway that authenticates callers, the
+// facade's callers are the gateway's (bearer tokens with their roles) or
+// vSphere users in their own sessions; every refusal is the MethodFault
+// vCenter sends.
+func TestVIJSONCallersAndRoles(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	g := startSecureGateway(t, p, append(p.tokenFlags(), "--reconnect-rate=1/h")...)
+	g.sim.AddReadOnlyUser()
+	c := g.httpClient(t, nil)
+	const sms = "/sdk/vim25/8.0.1.0/sms/"
+	post := func(path string, header ...string) restResult {
+		t.Helper()
+		r, err := g.restCall(t, c, http.MethodPost, path, "", header...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	viewer := "Bearer " + p.issuer.Token(t, "viewer-1", "viewers")
+	ops := "Bearer " + p.issuer.Token(t, "ops")
+
+	if _, ok := decodeVIJSON(t, post(sms+"VasaProvider/vp-1/QueryProviderInfo")).(vimtypes.NotAuthenticated); !ok {
+		t.Error("no credentials: want NotAuthenticated")
+	}
+	if _, ok := decodeVIJSON(t, post(sms+"VasaProvider/vp-1/QueryProviderInfo", "Authorization", "Bearer not-a-token")).(vimtypes.NotAuthenticated); !ok {
+		t.Error("a bad token: want NotAuthenticated")
+	}
+	if r := post(sms+"VasaProvider/vp-1/QueryProviderInfo", "Authorization", viewer); r.code != http.StatusOK {
+		t.Errorf("viewer reads: %d %s", r.code, r.body)
+	}
+	r := post(sms+"VasaProvider/vp-1/VasaProviderReconnect_Task", "Authorization", viewer)
+	if f, ok := decodeVIJSON(t, r).(vimtypes.NoPermission); !ok || f.PrivilegeId != "StorageViews.ConfigureService" {
+		t.Errorf("viewer reconnects: want NoPermission for StorageViews.ConfigureService, got %s", r.body)
+	}
+	if r := post(sms+"VasaProvider/vp-1/VasaProviderReconnect_Task", "Authorization", ops); r.code != http.StatusOK {
+		t.Errorf("operator reconnects: %d %s", r.code, r.body)
+	}
+	r = post(sms+"VasaProvider/vp-1/VasaProviderReconnect_Task", "Authorization", ops)
+	if f, ok := decodeVIJSON(t, r).(vimtypes.SystemError); !ok || !strings.Contains(f.Reason, "too many requests") {
+		t.Errorf("operator over the reconnect rate: want SystemError, got %s", r.body)
+	}
+
+	// A vSphere user needs no gateway credentials: vCenter decides.
+	lr, err := g.restCall(t, c, http.MethodPost, "/sdk/vim25/8.0.1.0/SessionManager/SessionManager/Login",
+		`{"userName":"`+smssim.ReadOnlyUsername+`","password":"`+smssim.ReadOnlyPassword+`"}`)
+	if err != nil || lr.code != http.StatusOK {
+		t.Fatalf("login: %v %d %s", err, lr.code, lr.body)
+	}
+	id := lr.header.Get(vijson.SessionHeader)
+	if r := post(sms+"VasaProvider/vp-1/QueryProviderInfo", vijson.SessionHeader, id); r.code != http.StatusOK {
+		t.Errorf("read-only user reads: %d %s", r.code, r.body)
+	}
+	r = post(sms+"VasaProvider/vp-2/VasaProviderReconnect_Task", vijson.SessionHeader, id)
+	if _, ok := decodeVIJSON(t, r).(vimtypes.NoPermission); !ok {
+		t.Errorf("read-only user reconnects: want NoPermission, got %s", r.body)
+	}
+	audited := false
+	for _, line := range strings.Split(g.logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"audit: reconnect provider"`) && strings.Contains(line, `"caller":"vsphere:`+smssim.ReadOnlyUsername+`"`) {
+			audited = true
+		}
+	}
+	if !audited {
+		t.Error("no audit line names the vSphere user")
+	}
+	if strings.Contains(g.logs.String(), id) || strings.Contains(g.logs.String(), smssim.ReadOnlyPassword) {
+		t.Error("a session id or password reached the logs")
 	}
 }
