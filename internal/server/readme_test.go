@@ -32,6 +32,13 @@ var readmeExpectations = []struct {
 	{"grpcurl -plaintext -d '{\"name\":\"vcenters/default/vasaProviders/vp-1\"}' localhost:9090 vasagw.v1.VasaProviderService/ReconnectProvider", `"vcenters/default/tasks/SmsTask-2"`},
 	{"grpcurl -plaintext -d '{\"name\":\"vcenters/default/tasks/SmsTask-1\"}' localhost:9090 vasagw.v1.TaskService/WatchTask", `"STATE_SUCCEEDED"`},
 	{"grpcurl -plaintext localhost:9090 grpc.health.v1.Health/Check", `"SERVING"`},
+	{"curl -s -X POST localhost:8080/sdk/vim25/8.0.1.0/sms/VasaProvider/vp-2/VasaProviderReconnect_Task", `{"_typeName":"ManagedObjectReference","type":"SmsTask","value":"SmsTask-3"}`},
+	{"curl -s -X POST localhost:8080/sdk/vim25/8.0.1.0/sms/SmsTask/SmsTask-1/QuerySmsTaskInfo", `"state":"success"`},
+	{"curl -s -X POST localhost:8080/sdk/vim25/8.0.1.0/sms/VasaProvider/vp-2/QueryProviderInfo", `"_typeName":"VasaProviderInfo"`},
+	{"curl -s -w ' HTTP %{http_code}\\n' -X POST localhost:8080/sdk/vim25/8.0.1.0/sms/VasaProvider/vp-3/VasaProviderReconnect_Task", `"certificate":"-----BEGIN CERTIFICATE-----`},
+	{"curl -s -X POST localhost:8080/sdk/vim25/8.0.1.0/sms/VasaProvider/vp-404/QueryProviderInfo", `{"_typeName":"ManagedObjectNotFound"`},
+	{"curl -s -D - -X POST localhost:8080/sdk/vim25/8.0.1.0/SessionManager/SessionManager/Login", `"_typeName":"UserSession"`},
+	{"id=$(curl", `{"_typeName":"NoPermission"`},
 }
 
 // readmeExamples returns the curl and grpcurl lines of README.md's sh
@@ -53,7 +60,7 @@ func readmeExamples(t *testing.T) []string {
 			inSh = true
 		case strings.HasPrefix(line, "```"):
 			inSh = false
-		case inSh && (strings.HasPrefix(line, "curl ") || strings.HasPrefix(line, "grpcurl ")):
+		case inSh && (strings.HasPrefix(line, "curl ") || strings.HasPrefix(line, "grpcurl ") || strings.HasPrefix(line, "id=$(curl ")):
 			out = append(out, line)
 		}
 	}

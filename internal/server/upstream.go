@@ -21,6 +21,8 @@ func newUpstream(cfg config.Config, log *slog.Logger, onLogin func(error)) (tele
 		if err != nil {
 			return nil, nil, fmt.Errorf("start the embedded SMS simulator: %w", err)
 		}
+		// A read-only vSphere user for the VI/JSON facade's Login demo.
+		sim.AddReadOnlyUser()
 		log.Info("no --vcenter-url: serving the embedded SMS simulator (demo data, not a real vCenter)", "simulator_url", sim.URL.String())
 		pw := sim.Password
 		s, err := vcenter.NewSession(vcenter.SessionConfig{

@@ -45,6 +45,11 @@ func TestVIJSONThroughTheServer(t *testing.T) {
 		t.Fatalf("QueryStorageManager: %d %s", r.code, r.body)
 	}
 
+	r = g.rest(t, http.MethodGet, "/sdk/openapi.json", "")
+	if r.code != http.StatusOK || r.header.Get("Content-Type") != "application/json" || !bytes.Equal(r.body, vijson.OpenAPI()) {
+		t.Fatalf("GET /sdk/openapi.json: %d %q", r.code, r.header.Get("Content-Type"))
+	}
+
 	r = g.rest(t, http.MethodPost, "/sdk/vim25/8.0.1.0/SessionManager/SessionManager/Login",
 		`{"userName":"`+smssim.ReadOnlyUsername+`","password":"`+smssim.ReadOnlyPassword+`"}`)
 	id := r.header.Get(vijson.SessionHeader)

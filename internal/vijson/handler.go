@@ -109,8 +109,10 @@ func New(opts Options) (*Handler, error) {
 	}, nil
 }
 
-// Register mounts the facade's routes on mux.
+// Register mounts the facade's routes on mux, and its OpenAPI document at
+// GET /sdk/openapi.json.
 func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /sdk/openapi.json", serveOpenAPI)
 	mux.Handle("/sdk/", h)
 	mux.Handle("/vcenters/{vcenter}/sdk/", h)
 }
