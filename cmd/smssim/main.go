@@ -60,6 +60,8 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	fmt.Fprintf(out, "Password:   %s\n", srv.Password)
 	fmt.Fprintf(out, "CA file:    %s\n", srv.CAFile)
 	fmt.Fprintf(out, "Thumbprint: %s\n", srv.Thumbprint)
+	fmt.Fprintf(out, "Controls:   curl -k -u %s:%s -X POST https://%s%sproviders/vp-3/renew-certificate\n",
+		srv.Username, srv.Password, srv.URL.Host, smssim.ControlPrefix)
 
 	<-ctx.Done()
 	return nil

@@ -25,18 +25,19 @@ func TestRunPrintsConnectionDetails(t *testing.T) {
 
 	var lines []string
 	sc := bufio.NewScanner(pr)
-	for len(lines) < 6 && sc.Scan() {
+	for len(lines) < 7 && sc.Scan() {
 		lines = append(lines, sc.Text())
 	}
-	if len(lines) < 6 {
+	if len(lines) < 7 {
 		t.Fatalf("run printed %q, err %v", lines, sc.Err())
 	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }() // lines added later must not block run
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	out := strings.Join(lines, "\n")
-	for _, want := range []string{"SDK URL:    https://127.0.0.1:", "/sdk", "Username:   user", "Password:   pass", "CA file:    ", "Thumbprint: "} {
+	for _, want := range []string{"SDK URL:    https://127.0.0.1:", "/sdk", "Username:   user", "Password:   pass", "CA file:    ", "Thumbprint: ", "Controls:   curl -k -u user:pass -X POST https://127.0.0.1:", "/smssim/providers/vp-3/renew-certificate"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -2,11 +2,18 @@ package smssim_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -432,5 +439,55 @@ func TestDenyUserLifecycle(t *testing.T) {
 		if _, ok := fault.As(call(), &np); !ok || np.PrivilegeId != "StorageViews.ConfigureService" {
 			t.Errorf("%s: %+v, want NoPermission", name, np)
 		}
+	}
+}
+
+func TestRenewCertificateControl(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, smssim.Options{})
+	pool := x509.NewCertPool()
+	caPEM, err := os.ReadFile(srv.CAFile)
+	if err != nil || !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("CA file: %v", err)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	t.Cleanup(hc.CloseIdleConnections)
+	post := func(id, user, pass string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, "https://"+srv.URL.Host+smssim.ControlPrefix+"providers/"+id+"/renew-certificate", nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		res, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, b
+	}
+
+	before, _ := srv.Sim.PresentedCertificate("vp-3")
+	for _, creds := range [][2]string{{"", ""}, {srv.Username, "wrong"}} {
+		if res, _ := post("vp-3", creds[0], creds[1]); res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("control with credentials %q: %s", creds[0], res.Status)
+		}
+	}
+	if after, _ := srv.Sim.PresentedCertificate("vp-3"); after != before {
+		t.Fatal("an unauthenticated control renewed the certificate")
+	}
+	res, body := post("vp-3", srv.Username, srv.Password)
+	var got struct{ Provider, Certificate, SHA256Fingerprint string }
+	if res.StatusCode != http.StatusOK || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("renew: %s %s", res.Status, body)
+	}
+	now, _ := srv.Sim.PresentedCertificate("vp-3")
+	sum := sha256.Sum256(pemDER(t, now))
+	if got.Provider != "vp-3" || got.Certificate != now || now == before ||
+		strings.ReplaceAll(got.SHA256Fingerprint, ":", "") != strings.ToUpper(hex.EncodeToString(sum[:])) {
+		t.Errorf("renew answered %+v", got)
+	}
+	if res, _ := post("vp-404", srv.Username, srv.Password); res.StatusCode != http.StatusNotFound {
+		t.Errorf("renew of an unknown provider: %s", res.Status)
 	}
 }

@@ -158,6 +158,7 @@ func Start(opts Options) (*Server, error) {
 	backend := svc.NewServer()
 	modelMu.Unlock()
 	backend.Close()
+	s.registerControls(svc.ServeMux)
 	s.handler = svc.ServeMux
 	s.tls = svc.TLS
 
