@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"regexp"
+	"strconv"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -24,7 +27,30 @@ var unknownFieldRE = regexp.MustCompile(`unknown field "([^"]+)"`)
 // naming the field.
 func errorHandler(log *slog.Logger) runtime.ErrorHandlerFunc {
 	return func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-		runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, requestError(log, r, err))
+		err = requestError(log, r, err)
+		setRetryAfter(w.Header(), err)
+		runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+	}
+}
+
+// setRetryAfter sends the RetryInfo of an error, if it has one, as the HTTP
+// Retry-After header (RFC 9110 section 10.2.3, whole seconds, rounded up), so
+// that HTTP clients and proxies that know nothing of google.rpc details
+// back off as long as the gateway asks.
+func setRetryAfter(h http.Header, err error) {
+	st, ok := status.FromError(err)
+	if !ok {
+		return
+	}
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			secs := int64(math.Ceil(ri.GetRetryDelay().AsDuration().Seconds()))
+			if secs < 1 {
+				secs = 1
+			}
+			h.Set("Retry-After", strconv.FormatInt(secs, 10))
+			return
+		}
 	}
 }
 
@@ -41,6 +67,9 @@ func requestError(log *slog.Logger, r *http.Request, err error) error {
 		return err
 	}
 	log.DebugContext(r.Context(), "rejected a malformed REST request", "method", r.Method, "path", r.URL.Path, "error", err)
+	if m := queryErrorRE.FindStringSubmatch(st.Message()); m != nil {
+		return service.InvalidRequest(m[1], st.Message())
+	}
 	if m := unknownFieldRE.FindStringSubmatch(st.Message()); m != nil {
 		return service.InvalidRequest(m[1], "unknown field "+m[1])
 	}

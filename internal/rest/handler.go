@@ -22,6 +22,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
 	"github.com/vasagw/vasagw/internal/service"
@@ -60,7 +61,12 @@ func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.
 		log = slog.New(slog.DiscardHandler)
 	}
 	marshaler := jsonMarshaler()
-	mux := runtime.NewServeMux(
+	files := []protoreflect.FileDescriptor{vasagwv1.File_vasagw_v1_vasa_provider_service_proto, vasagwv1.File_vasagw_v1_task_service_proto, vasagwv1.File_vasagw_v1_vcenter_service_proto}
+	var mux *runtime.ServeMux
+	queryCheck := queryMiddleware(routeTable(files...), func(w http.ResponseWriter, r *http.Request, err error) {
+		runtime.HTTPError(r.Context(), mux, marshaler, w, r, err)
+	})
+	mux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
@@ -70,8 +76,10 @@ func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.
 		runtime.WithErrorHandler(errorHandler(log)),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 		// Labels the REST metrics and spans with the matched route pattern.
-		runtime.WithMiddlewares(telemetry.RouteMiddleware),
+		runtime.WithMiddlewares(telemetry.RouteMiddleware, queryCheck),
+		runtime.SetQueryParameterParser(queryParser{}),
 	)
+	verbs := verbRoutes(files...)
 	if err := vasagwv1.RegisterVasaProviderServiceHandler(ctx, mux, conn); err != nil {
 		return nil, fmt.Errorf("register the REST facade: %w", err)
 	}
@@ -92,6 +100,11 @@ func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.
 			// marshalled for the in-process call.
 			runtime.DefaultHTTPErrorHandler(r.Context(), mux, marshaler, w, r,
 				service.InvalidRequest(field, field+" is not valid UTF-8"))
+			return
+		}
+		if want, ok := wrongVerbMethod(r, verbs); ok {
+			w.Header().Set("Allow", want)
+			routingErrorHandler(r.Context(), mux, marshaler, w, r, http.StatusMethodNotAllowed)
 			return
 		}
 		if !acceptsJSON(r) {

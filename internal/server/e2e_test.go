@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"strconv"
 	"testing"
 	"time"
 
@@ -363,6 +364,10 @@ func TestBadRequests(t *testing.T) {
 		{name: "invalid UTF-8 in the path", method: http.MethodPost, path: "/v1/vcenters/default/vasaProviders/%f4:reconnect", body: "{}", http: 400, field: "path"},
 		{name: "invalid UTF-8 in the query", method: http.MethodGet, path: "/v1/vcenters/default/vasaProviders?pageToken=%ff", http: 400, field: "pageToken"},
 		{name: "forged page token", method: http.MethodGet, path: "/v1/vcenters/default/vasaProviders?pageToken=abc", http: 400, field: "page_token"},
+		{name: "query value that does not parse names its parameter", method: http.MethodGet, path: "/v1/vcenters/default/vasaProviders?pageSize=abc", http: 400, field: "pageSize"},
+		{name: "unknown query parameter", method: http.MethodGet, path: "/v1/vcenters/default/vasaProviders?foo=1", http: 400, field: "foo"},
+		{name: "unknown query parameter on a Get", method: http.MethodGet, path: "/v1/vcenters/default/vasaProviders/vp-1?pageSize=2", http: 400, field: "pageSize"},
+		{name: "query parameter on a method with a body", method: http.MethodPost, path: "/v1/vcenters/default/vasaProviders/vp-1:reconnect?requestId=x", body: "{}", http: 400, field: "requestId"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -392,6 +397,21 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("unknown route: %d %s", r.code, r.body)
 		}
 	})
+	for _, tt := range []struct{ method, path, allow string }{
+		{http.MethodGet, "/v1/vcenters/default/vasaProviders/vp-2:reconnect", http.MethodPost},
+		{http.MethodDelete, "/v1/vcenters/default/vasaProviders/vp-2:sync", http.MethodPost},
+		{http.MethodPost, "/v1/vcenters/default/tasks/SmsTask-1:watch", http.MethodGet},
+	} {
+		t.Run("wrong method for a verb route "+tt.method+" "+tt.path, func(t *testing.T) {
+			r := g.rest(t, tt.method, tt.path, "")
+			if r.code != http.StatusMethodNotAllowed || r.header.Get("Allow") != tt.allow {
+				t.Errorf("%d Allow %q, want 405 Allow %s: %s", r.code, r.header.Get("Allow"), tt.allow, r.body)
+			}
+			if reason := errorInfo(t, restStatus(t, r.body)).GetReason(); reason != "METHOD_NOT_ALLOWED" {
+				t.Errorf("reason %q", reason)
+			}
+		})
+	}
 	t.Run("wrong method", func(t *testing.T) {
 		r := g.rest(t, http.MethodPut, "/v1/vcenters/default/vasaProviders/vp-1", "")
 		if r.code != http.StatusMethodNotAllowed {
@@ -493,5 +513,32 @@ func TestShutdownEndsWatchesWithUnavailable(t *testing.T) {
 	}
 	if err := g.wait(); err != nil {
 		t.Errorf("run: %v", err)
+	}
+}
+
+// TestRetryAfter checks that every REST answer whose status carries a
+// RetryInfo also says so in Retry-After, in whole seconds: a provider that
+// refused the connection (503) and a caller over its reconnect rate (429).
+func TestRetryAfter(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, "--reconnect-rate=1/h")
+	r := g.rest(t, http.MethodPost, "/v1/vcenters/default/vasaProviders/vp-4:reconnect", "{}")
+	if r.code != http.StatusServiceUnavailable {
+		t.Fatalf("vp-4 reconnect: %d %s", r.code, r.body)
+	}
+	if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("503 without Retry-After: %q", ra)
+	}
+	r = g.rest(t, http.MethodPost, "/v1/vcenters/default/vasaProviders/vp-1:reconnect", "{}")
+	if r.code != http.StatusTooManyRequests {
+		t.Fatalf("second reconnect within the rate: %d %s", r.code, r.body)
+	}
+	secs, err := strconv.Atoi(r.header.Get("Retry-After"))
+	if err != nil || secs < 3000 || secs > 3600 {
+		t.Errorf("429 Retry-After %q, want the seconds until the next call passes (about 3600)", r.header.Get("Retry-After"))
+	}
+	r = g.rest(t, http.MethodGet, "/v1/vcenters/default/vasaProviders/vp-1", "")
+	if r.code != http.StatusOK || r.header.Get("Retry-After") != "" {
+		t.Errorf("a successful call: %d Retry-After %q", r.code, r.header.Get("Retry-After"))
 	}
 }
