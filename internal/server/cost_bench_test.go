@@ -56,8 +56,10 @@ const (
 // the gateway's per-provider de-duplication never joins them.
 const costProviders = 256
 
-// costVariants are the ways a call is made, floor first.
-var costVariants = []string{"floor", "grpc", "rest"}
+// costVariants are the ways a call is made, floor first; vijson is the
+// VI/JSON facade (QueryProviderInfo, QuerySmsTaskInfo,
+// VasaProviderReconnect_Task), which reaches the same RPCs as rest.
+var costVariants = []string{"floor", "grpc", "rest", "vijson"}
 
 // costOps are the operations measured.
 var costOps = []string{"GetVasaProvider", "GetTask", "ReconnectProvider"}
@@ -142,11 +144,26 @@ func (b *costBench) call(op, variant string) func(context.Context) error {
 		return func(ctx context.Context) error {
 			return b.rest(ctx, http.MethodPost, "/v1/"+vc+"vasaProviders/"+b.nextProvider()+":reconnect")
 		}
+	case "GetVasaProvider/vijson":
+		return func(ctx context.Context) error {
+			return b.rest(ctx, http.MethodPost, viJSONPath+"VasaProvider/vp-1/QueryProviderInfo")
+		}
+	case "GetTask/vijson":
+		return func(ctx context.Context) error {
+			return b.rest(ctx, http.MethodPost, viJSONPath+"SmsTask/"+b.taskID+"/QuerySmsTaskInfo")
+		}
+	case "ReconnectProvider/vijson":
+		return func(ctx context.Context) error {
+			return b.rest(ctx, http.MethodPost, viJSONPath+"VasaProvider/"+b.nextProvider()+"/VasaProviderReconnect_Task")
+		}
 	}
 	panic("no call for " + op + "/" + variant)
 }
 
 // nextProvider goes round the benchmark's providers.
+// viJSONPath is where the VI/JSON facade's SMS methods are.
+const viJSONPath = "/sdk/vim25/8.0.1.0/sms/"
+
 func (b *costBench) nextProvider() string {
 	return costProviderID(int(b.next.Add(1) % costProviders))
 }
@@ -348,7 +365,7 @@ func fetchTo(ctx context.Context, url, name string) error {
 
 // startCostBench starts a simulator, the gateway's real Run in front of
 // it, and a direct session to it, each under its own profiler label.
-func startCostBench(t *testing.T) *costBench {
+func startCostBench(t testing.TB) *costBench {
 	t.Helper()
 	b := &costBench{}
 	var err error
@@ -611,4 +628,31 @@ func costEnvDuration(t *testing.T, name string, def time.Duration) time.Duration
 		t.Fatalf("%s=%q: want a positive duration", name, v)
 	}
 	return d
+}
+
+// BenchmarkReconnectFacades is the cost of one ReconnectProvider through
+// the REST facade and the same reconnect through the VI/JSON facade
+// (VasaProviderReconnect_Task), one after the other in one process
+// against one simulator; cpu-µs/op is the whole process's CPU per call
+// (gateway, simulator and client). docs/benchmarks.md has the command and
+// the ratio.
+func BenchmarkReconnectFacades(b *testing.B) {
+	cb := startCostBench(b)
+	ctx := context.Background()
+	if _, err := cb.providers.ListVasaProviders(ctx, &vasagwv1.ListVasaProvidersRequest{Parent: "vcenters/default", PageSize: 1000}); err != nil {
+		b.Fatal(err)
+	}
+	for _, v := range []string{"rest", "vijson"} {
+		b.Run(v, func(b *testing.B) {
+			call := cb.call("ReconnectProvider", v)
+			b.ReportAllocs()
+			cpu := processCPU()
+			for b.Loop() {
+				if err := call(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
 }

@@ -3,6 +3,7 @@ package vijson_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -244,5 +245,32 @@ func TestQueryProvider(t *testing.T) {
 	}
 	if a := e.post(t, sms+"SmsStorageManager/sm-2/QueryProvider", ""); a.code != http.StatusInternalServerError {
 		t.Fatalf("another storage manager: %d %s", a.code, a.body)
+	}
+}
+
+func TestServiceInstance(t *testing.T) {
+	e := newEnv(t)
+	a := e.post(t, sms+"SmsServiceInstance/ServiceInstance/QueryStorageManager", "")
+	if ref := decode[vimtypes.ManagedObjectReference](t, a); a.code != http.StatusOK || ref.Type != "SmsStorageManager" || ref.Value != "StorageManager" {
+		t.Fatalf("QueryStorageManager: %d %s", a.code, a.body)
+	}
+	golden(t, "query_storage_manager", a)
+	a = e.post(t, sms+"SmsServiceInstance/ServiceInstance/QueryAboutInfo", "{}")
+	// apiVersion is the vCenter's sms_version as VCenterService reports it.
+	if about := decode[smstypes.SmsAboutInfo](t, a); a.code != http.StatusOK || about.Name == "" {
+		t.Fatalf("QueryAboutInfo: %d %s", a.code, a.body)
+	}
+	golden(t, "query_about_info", a)
+	if a := e.post(t, sms+"SmsServiceInstance/si-2/QueryAboutInfo", ""); a.code != http.StatusInternalServerError {
+		t.Fatalf("another service instance: %d %s", a.code, a.body)
+	}
+}
+
+func TestOversizedBody(t *testing.T) {
+	e := newEnv(t)
+	a := e.post(t, sms+"VasaProvider/vp-1/QueryProviderInfo", `{"_this":"`+strings.Repeat("x", 1<<20)+`"}`)
+	f := fault[vimtypes.InvalidRequest](t, a)
+	if len(f.FaultMessage) == 0 || !strings.Contains(f.FaultMessage[0].Message, "larger than the limit of 1 MiB") {
+		t.Fatalf("oversized body: %s", a.body)
 	}
 }

@@ -201,7 +201,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
-		h.fault(w, withMessage(&vimtypes.InvalidRequest{}, "vmodl.fault.InvalidRequest", "The request body is larger than 1 MiB or could not be read."))
+		msg := "The request body could not be read."
+		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+			msg = "The request body is larger than the limit of " + strconv.FormatInt(tooLarge.Limit>>20, 10) + " MiB."
+		}
+		h.fault(w, withMessage(&vimtypes.InvalidRequest{}, "vmodl.fault.InvalidRequest", msg))
 		return
 	}
 	ctx := r.Context()
