@@ -137,3 +137,7 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// cell is a value from the gateway as a table shows it: on one line, with
+// no control characters, "-" when empty.
+func cell(s string) string { return orDash(oneLine(s)) }

@@ -141,13 +141,13 @@ func providerTable(ps []*vasagwv1.VasaProvider) table.Writer {
 
 func providerRow(p *vasagwv1.VasaProvider) []any {
 	return []any{
-		shortID(p.GetName()),
-		orDash(p.GetDisplayName()),
+		cell(shortID(p.GetName())),
+		cell(p.GetDisplayName()),
 		enumText(p.GetStatus().String(), "STATUS_"),
 		enumText(p.GetCertificateStatus().String(), "CERTIFICATE_STATUS_"),
 		timeText(p.GetCertificateExpireTime()),
-		orDash(p.GetVasaVersion()),
-		orDash(p.GetUrl()),
+		cell(p.GetVasaVersion()),
+		cell(p.GetUrl()),
 	}
 }
 
@@ -157,17 +157,17 @@ func (a *app) providerDetail(p *vasagwv1.VasaProvider) error {
 	t := newTable()
 	rows := [][2]string{
 		{"Name", p.GetName()},
-		{"Display name", orDash(p.GetDisplayName())},
-		{"UID", orDash(p.GetUid())},
-		{"URL", orDash(p.GetUrl())},
+		{"Display name", cell(p.GetDisplayName())},
+		{"UID", cell(p.GetUid())},
+		{"URL", cell(p.GetUrl())},
 		{"Status", enumText(p.GetStatus().String(), "STATUS_")},
 		{"Certificate", enumText(p.GetCertificateStatus().String(), "CERTIFICATE_STATUS_")},
 		{"Certificate expires", timeText(p.GetCertificateExpireTime())},
-		{"Certificate SHA-256", orDash(p.GetCertificateSha256Fingerprint())},
-		{"VASA version", orDash(p.GetVasaVersion())},
-		{"Version", orDash(p.GetVersion())},
+		{"Certificate SHA-256", cell(p.GetCertificateSha256Fingerprint())},
+		{"VASA version", cell(p.GetVasaVersion())},
+		{"Version", cell(p.GetVersion())},
 		{"Last sync", timeText(p.GetLastSyncTime())},
-		{"Profiles", orDash(strings.Join(p.GetSupportedProfiles(), ", "))},
+		{"Profiles", cell(strings.Join(p.GetSupportedProfiles(), ", "))},
 		{"Storage arrays", fmt.Sprint(len(p.GetRelatedStorageArrays()))},
 	}
 	for _, r := range rows {

@@ -70,14 +70,16 @@ func writeStatusAs(w io.Writer, label string, st *status.Status, h hints) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s\n", label, oneLine(f.message))
 	if f.reason != "" {
-		fmt.Fprintf(&b, "  reason:   %s (%s)\n", f.reason, codeName(st))
+		fmt.Fprintf(&b, "  reason:   %s (%s)\n", oneLine(f.reason), codeName(st))
 	} else {
 		fmt.Fprintf(&b, "  code:     %s\n", codeName(st))
 	}
-	if r := f.metadata[metadataResource]; r != "" {
-		fmt.Fprintf(&b, "  resource: %s\n", r)
+	resource := oneLine(f.metadata[metadataResource])
+	fp := oneLine(f.metadata[metadataFingerprint])
+	if resource != "" {
+		fmt.Fprintf(&b, "  resource: %s\n", resource)
 	}
-	if fp := f.metadata[metadataFingerprint]; fp != "" {
+	if fp != "" {
 		fmt.Fprintf(&b, "  certificate SHA-256 fingerprint: %s\n", fp)
 	}
 	for _, d := range f.details {
@@ -85,17 +87,17 @@ func writeStatusAs(w io.Writer, label string, st *status.Status, h hints) {
 	}
 	switch f.reason {
 	case reasonInvalidCertificate:
-		if r := f.metadata[metadataResource]; r != "" {
+		if resource != "" {
 			fmt.Fprintf(&b, "  vasactl does these steps safely in one command (it checks the new certificate before it unregisters anything):\n")
-			fmt.Fprintf(&b, "    vasactl providers recover %s --username USER --password-file FILE --wait\n", shortRef(r))
+			fmt.Fprintf(&b, "    vasactl providers recover %s --username USER --password-file FILE --wait\n", shortRef(resource))
 		}
 	case reasonCertificateNotTrusted:
-		if fp := f.metadata[metadataFingerprint]; fp != "" {
+		if fp != "" {
 			fmt.Fprintf(&b, "  if that is the provider's certificate, run the command again with --certificate-fingerprint %s\n", fp)
 		}
 	}
 	if h.resume != "" {
-		fmt.Fprintf(&b, "  to resume from the failed step:\n    %s\n", h.resume)
+		fmt.Fprintf(&b, "  to resume from the failed step:\n    %s\n", oneLine(h.resume))
 	}
 	io.WriteString(w, b.String())
 }
@@ -110,7 +112,7 @@ func writeDetail(b *strings.Builder, d any) {
 		for i, l := range d.GetLinks() {
 			fmt.Fprintf(b, "    %d. %s\n", i+1, oneLine(l.GetDescription()))
 			if l.GetUrl() != "" {
-				fmt.Fprintf(b, "       %s\n", l.GetUrl())
+				fmt.Fprintf(b, "       %s\n", oneLine(l.GetUrl()))
 			}
 		}
 	case *errdetails.PreconditionFailure:
@@ -123,7 +125,7 @@ func writeDetail(b *strings.Builder, d any) {
 		}
 	case *errdetails.BadRequest:
 		for _, v := range d.GetFieldViolations() {
-			fmt.Fprintf(b, "  field %s: %s\n", v.GetField(), oneLine(v.GetDescription()))
+			fmt.Fprintf(b, "  field %s: %s\n", oneLine(v.GetField()), oneLine(v.GetDescription()))
 		}
 	case *errdetails.ResourceInfo:
 		if d.GetDescription() != "" {
@@ -141,7 +143,7 @@ func writeDetail(b *strings.Builder, d any) {
 // writeVimFault prints the upstream fault's type and messages, and its
 // scalar properties except the certificate PEM (its fingerprint is shown).
 func writeVimFault(b *strings.Builder, f *vasagwv1.VimFault, indent string) {
-	fmt.Fprintf(b, "%svCenter fault: %s\n", indent, f.GetTypeName())
+	fmt.Fprintf(b, "%svCenter fault: %s\n", indent, oneLine(f.GetTypeName()))
 	for _, m := range f.GetFaultMessage() {
 		if m.GetMessage() != "" {
 			fmt.Fprintf(b, "%s  %s\n", indent, oneLine(m.GetMessage()))
@@ -155,7 +157,7 @@ func writeVimFault(b *strings.Builder, f *vasagwv1.VimFault, indent string) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(b, "%s  %s: %s\n", indent, k, oneLine(f.GetProperties()[k]))
+		fmt.Fprintf(b, "%s  %s: %s\n", indent, oneLine(k), oneLine(f.GetProperties()[k]))
 	}
 	if c := f.GetFaultCause(); c != nil {
 		writeVimFault(b, c, indent+"  ")
@@ -169,8 +171,11 @@ func codeName(st *status.Status) string {
 
 // codeText turns grpc-go's code names (FailedPrecondition) into the spec's.
 func codeText(s string) string {
-	if s == "OK" {
+	switch s {
+	case "OK":
 		return s
+	case "Canceled":
+		return "CANCELLED" // the spelling of the gRPC spec
 	}
 	var b strings.Builder
 	for i, r := range s {

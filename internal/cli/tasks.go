@@ -69,12 +69,12 @@ func (a *app) showTask(t *vasagwv1.Task) error {
 		progress = fmt.Sprintf("%d%%", t.GetProgressPercent())
 	}
 	tw.AppendRow([]any{
-		shortID(t.GetName()),
+		cell(shortID(t.GetName())),
 		enumText(t.GetKind().String(), "KIND_"),
 		enumText(t.GetState().String(), "STATE_"),
 		progress,
-		orDash(t.GetTarget()),
-		orDash(t.GetResult()),
+		cell(t.GetTarget()),
+		cell(t.GetResult()),
 	})
 	if err := renderTable(a.env.Stdout, tw); err != nil {
 		return err
@@ -86,7 +86,7 @@ func (a *app) showTask(t *vasagwv1.Task) error {
 			if s.GetError() != nil {
 				msg = oneLine(s.GetError().GetMessage())
 			}
-			st.AppendRow([]any{i + 1, stepText(s), enumText(s.GetState().String(), "STATE_"), orDash(s.GetTask()), msg})
+			st.AppendRow([]any{i + 1, stepText(s), enumText(s.GetState().String(), "STATE_"), cell(s.GetTask()), msg})
 		}
 		fmt.Fprintln(a.env.Stdout)
 		if err := renderTable(a.env.Stdout, st); err != nil {

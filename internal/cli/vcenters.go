@@ -75,11 +75,11 @@ func (a *app) vcenterTable(vcs ...*vasagwv1.VCenter) error {
 	t := newTable("ID", "STATE", "SMS VERSION", "LAST READY", "URL")
 	for _, vc := range vcs {
 		t.AppendRow([]any{
-			shortID(vc.GetName()),
+			cell(shortID(vc.GetName())),
 			enumText(vc.GetState().String(), "STATE_"),
-			orDash(vc.GetSmsVersion()),
+			cell(vc.GetSmsVersion()),
 			timeText(vc.GetLastReadyTime()),
-			orDash(vc.GetUrl()),
+			cell(vc.GetUrl()),
 		})
 	}
 	return renderTable(a.env.Stdout, t)

@@ -135,7 +135,7 @@ func (l *liveTable) draw(w io.Writer) error {
 	t := newTable("ID", "NAME", "STATUS", "CERTIFICATE", "CERT EXPIRES", "VASA", "URL", "NOTE")
 	for _, n := range l.order {
 		ev := l.byName[n]
-		t.AppendRow(append(providerRow(ev.GetVasaProvider()), orDash(strings.TrimSpace(eventNote(ev, " ")))))
+		t.AppendRow(append(providerRow(ev.GetVasaProvider()), cell(strings.TrimSpace(eventNote(ev, " ")))))
 	}
 	head := "Providers of " + l.parent
 	if l.filter != "" {
