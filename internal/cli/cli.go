@@ -151,6 +151,11 @@ func Run(ctx context.Context, args []string, env Env) int {
 	root := a.rootCommand()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if st, ok := status.FromError(err); ok && err != nil && st.Code() == codes.Canceled && ctx.Err() != nil {
+		// Ctrl-C during a call (not a wait): nothing to resume.
+		fmt.Fprintln(env.Stderr, "Interrupted.")
+		return ExitInterrupted
+	}
 	return a.report(err)
 }
 
