@@ -1,6 +1,7 @@
 package service
 
 import (
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -58,9 +59,31 @@ func toProvider(vcenterID string, p *vcenter.Provider) *vasagwv1.VasaProvider {
 		ProviderId:                    p.ProviderID,
 		Type:                          p.Type,
 		Category:                      p.Category,
-		SupportedProviderProfiles:     p.SupportedProfiles,
+		SupportedProviderProfiles:     slices.Clone(p.SupportedProviderProfiles),
+		SupportedProfiles:             slices.Clone(p.SupportedProfiles),
 		NeedsExplicitActivation:       p.NeedsExplicitActivation,
 		RetainVasaProviderCertificate: p.RetainCertificate,
+		Certificate:                   p.Certificate,
+		CertificateSha256Fingerprint:  p.CertificateSHA256,
+		ServiceLocation:               p.ServiceLocation,
+		ArrayIndependentProvider:      p.ArrayIndependentProvider,
+		FailoverGroupId:               p.FailoverGroupID,
+	}
+	if p.MaxBatchSize > 0 {
+		out.MaxBatchSize = proto.Int64(p.MaxBatchSize)
+	}
+	if p.Priority != 0 {
+		out.Priority = proto.Int32(p.Priority)
+	}
+	for _, a := range p.RelatedStorageArrays {
+		out.RelatedStorageArrays = append(out.RelatedStorageArrays, &vasagwv1.RelatedStorageArray{
+			ArrayId: a.ArrayID, Active: a.Active, Manageable: a.Manageable, Priority: a.Priority,
+		})
+	}
+	for _, m := range p.SupportedVendorModels {
+		out.SupportedVendorModelMappings = append(out.SupportedVendorModelMappings, &vasagwv1.SupportedVendorModelMapping{
+			VendorId: m.VendorID, ModelId: m.ModelID,
+		})
 	}
 	if p.StatusFault != nil {
 		out.StatusFault = faultStatus(p.StatusFault, vcenterID, name).Proto()

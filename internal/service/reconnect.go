@@ -169,6 +169,7 @@ func (s *Service) startOrJoin(ctx context.Context, up Upstream, name providerNam
 		return startedTask{}, err
 	}
 	s.reconnects.setActive(key, taskID)
+	s.hub.kinds.set(hubKey{vcenter: name.VCenter, task: taskID}, vasagwv1.Task_KIND_RECONNECT)
 	t, _ := s.snapshot(ctx, up, name.VCenter, taskID)
 	return startedTask{id: taskID, task: t}, nil
 }
@@ -193,7 +194,7 @@ func (s *Service) snapshot(ctx context.Context, up Upstream, vcenterID, taskID s
 	if err != nil {
 		return nil, err
 	}
-	t := toTask(vcenterID, info)
+	t := s.hub.convert(key, info)
 	if terminal(t.GetState()) {
 		s.hub.cacheTerminal(key, t)
 	}

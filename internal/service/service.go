@@ -97,6 +97,7 @@ type Service struct {
 	requestIDs requestIDs
 	providers  *providerFacts
 	vcenters   *registry
+	gateway    *gatewayTasks // the tasks the gateway runs itself
 }
 
 // New returns a Service. Close it to end its watches.
@@ -112,6 +113,7 @@ func New(opts Options) (*Service, error) {
 		requestIDs: requestIDs{store: opts.RequestStore, ttl: opts.RequestIDTTL},
 		providers:  newProviderFacts(opts.ProviderInfoTTL),
 		vcenters:   newRegistry(),
+		gateway:    newGatewayTasks(opts.RequestIDTTL),
 	}
 	s.hub = newHub(hubOptions{
 		resolve:          s.resolve,
@@ -144,6 +146,7 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 // possibly to another replica) and stops the pollers. It returns when they
 // have stopped.
 func (s *Service) Close() {
+	s.gateway.close()
 	s.hub.close()
 }
 

@@ -25,6 +25,9 @@ func (t *taskServer) GetTask(ctx context.Context, req *vasagwv1.GetTaskRequest) 
 	if err != nil {
 		return nil, err
 	}
+	if isGatewayTaskID(name.Task) {
+		return t.s.gatewayTaskSnapshot(name)
+	}
 	return t.s.taskSnapshot(ctx, up, name.VCenter, name.Task)
 }
 
@@ -37,7 +40,16 @@ func (t *taskServer) WatchTask(req *vasagwv1.WatchTaskRequest, stream grpc.Serve
 		return err
 	}
 	resource := name.String()
-	sub, err := t.s.hub.subscribe(hubKey{vcenter: name.VCenter, task: name.Task})
+	var sub *subscription
+	if isGatewayTaskID(name.Task) {
+		gt, ok := t.s.gateway.get(name.VCenter, name.Task)
+		if !ok {
+			return notFound(name.VCenter, resource)
+		}
+		sub, err = t.s.hub.subscribeGateway(gt)
+	} else {
+		sub, err = t.s.hub.subscribe(hubKey{vcenter: name.VCenter, task: name.Task})
+	}
 	if err != nil {
 		return err
 	}

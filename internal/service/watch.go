@@ -58,6 +58,7 @@ type hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	polls  atomic.Int64
+	kinds  taskKinds // what started each SmsTask
 
 	mu       sync.Mutex
 	closed   bool
@@ -94,6 +95,12 @@ func newHub(opts hubOptions) *hub {
 // subscribe starts watching a task. The subscription's first event is the
 // current snapshot, as soon as there is one.
 func (h *hub) subscribe(key hubKey) (*subscription, error) {
+	return h.subscribeSource(key, nil)
+}
+
+// subscribeSource subscribes to the task key, polled upstream (an SmsTask)
+// or followed from the gateway's own task gt.
+func (h *hub) subscribeSource(key hubKey, gt *gatewayTask) (*subscription, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -111,7 +118,7 @@ func (h *hub) subscribe(key hubKey) (*subscription, error) {
 	}
 	p, ok := h.pollers[key]
 	if !ok {
-		p = &poller{h: h, key: key, subs: make(map[*subscription]struct{}), wake: make(chan struct{}, 1), stop: make(chan struct{})}
+		p = &poller{h: h, key: key, gt: gt, subs: make(map[*subscription]struct{}), wake: make(chan struct{}, 1), stop: make(chan struct{})}
 		h.pollers[key] = p
 		h.wg.Add(1)
 		go p.run()
@@ -213,6 +220,7 @@ func (h *hub) stats() (pollers, subscribers int) {
 type poller struct {
 	h    *hub
 	key  hubKey
+	gt   *gatewayTask  // set for a task the gateway runs itself
 	wake chan struct{} // a subscriber arrived
 	stop chan struct{} // closed when its vCenter was removed
 
@@ -273,6 +281,10 @@ func (p *poller) idle() bool {
 // closes.
 func (p *poller) run() {
 	defer p.h.wg.Done()
+	if p.gt != nil {
+		p.follow()
+		return
+	}
 	h := p.h
 	var (
 		failures     int
@@ -322,7 +334,7 @@ func (p *poller) run() {
 		}
 		failures, failingSince = 0, time.Time{}
 
-		t := toTask(p.key.vcenter, info)
+		t := h.convert(p.key, info)
 		if terminal(t.GetState()) {
 			p.finish(event{task: t}, t)
 			return
