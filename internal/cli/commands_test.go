@@ -229,7 +229,7 @@ func TestTasksGetAndWatch(t *testing.T) {
 	if w.code != 0 {
 		t.Fatalf("tasks watch: exit %d: %s", w.code, w.stderr)
 	}
-	contains(t, "tasks watch", w.stdout, started.GetName()+": vcenters/default/vasaProviders/vp-2\n", "progress 100%\nsucceeded\n")
+	contains(t, "tasks watch", w.stdout, started.GetName()+": reconnect vcenters/default/vasaProviders/vp-2\n", "progress 100%\nsucceeded\n")
 
 	table := g.run(t, env, "tasks", "get", id)
 	contains(t, "tasks get", table.stdout, "STATE", id, "succeeded", "vcenters/default/vasaProviders/vp-2")
@@ -276,7 +276,7 @@ func TestInterruptStopsWaitingNotTheTask(t *testing.T) {
 	var out, errOut syncBuffer
 	// "Ctrl-C" as soon as the wait has shown the task.
 	out.onWrite = func(s string) {
-		if strings.Contains(s, ": vcenters/default/vasaProviders/vp-2\n") {
+		if strings.Contains(s, ": reconnect vcenters/default/vasaProviders/vp-2\n") {
 			cancel()
 		}
 	}
