@@ -4,6 +4,10 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -50,10 +54,16 @@ func (v *vcenterServer) ListVCenters(ctx context.Context, req *vasagwv1.ListVCen
 	}
 	end := min(start+size, len(all))
 	page := all[start:end]
-	resp := &vasagwv1.ListVCentersResponse{Vcenters: make([]*vasagwv1.VCenter, 0, len(page))}
-	for _, vc := range page {
-		resp.Vcenters = append(resp.Vcenters, v.s.describeVCenter(ctx, vc))
+	resp := &vasagwv1.ListVCentersResponse{Vcenters: make([]*vasagwv1.VCenter, len(page))}
+	var g errgroup.Group
+	g.SetLimit(aboutFetches)
+	for i, vc := range page {
+		g.Go(func() error {
+			resp.Vcenters[i] = v.s.describeVCenter(ctx, vc)
+			return nil
+		})
 	}
+	_ = g.Wait() // describeVCenter does not fail
 	if end < len(all) && len(page) > 0 {
 		resp.NextPageToken = encodePageToken(collectionVCenters, page[len(page)-1].ID)
 	}
@@ -90,5 +100,64 @@ func (s *Service) describeVCenter(ctx context.Context, vc VCenter) *vasagwv1.VCe
 	if !st.LastReady.IsZero() {
 		out.LastReadyTime = timestamppb.New(st.LastReady)
 	}
+	out.SmsVersion = s.vcenters.smsVersion(ctx, vc, st)
 	return out
+}
+
+// aboutTimeout bounds the QueryAboutInfo of one GetVCenter or ListVCenters:
+// the version is a nicety, and must not hold up the state.
+const aboutTimeout = 3 * time.Second
+
+// aboutFetches bounds the concurrent QueryAboutInfo calls of one
+// ListVCenters page.
+const aboutFetches = 8
+
+// smsVersions remembers the SMS version of each session, per login
+// generation: a vCenter is asked again only after the session logged in
+// again (an upgrade restarts vCenter, which ends the session).
+type smsVersions struct {
+	mu sync.Mutex
+	m  map[VCenterSession]smsVersion
+}
+
+type smsVersion struct {
+	generation uint64
+	version    string
+}
+
+// smsVersion returns the SMS version of vc's session: the one known for
+// its login generation, else (when the session is ready) a fresh answer,
+// else the last one known.
+func (r *registry) smsVersion(ctx context.Context, vc VCenter, st vcenter.Status) string {
+	v := &r.versions
+	v.mu.Lock()
+	known, ok := v.m[vc.Session]
+	v.mu.Unlock()
+	if (ok && known.generation == st.Generation) || st.State != vcenter.StateReady {
+		return known.version
+	}
+	actx, cancel := context.WithTimeout(ctx, aboutTimeout)
+	defer cancel()
+	about, err := vc.Session.AboutInfo(actx)
+	if err != nil || about == nil {
+		return known.version
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	// Only for a session that still serves: a removed one's was forgotten
+	// (after the registry dropped it, under v.mu) and stays so.
+	if cur, ok := r.get(vc.ID); ok && cur.Session == vc.Session {
+		v.m[vc.Session] = smsVersion{generation: st.Generation, version: about.APIVersion}
+	}
+	return about.APIVersion
+}
+
+// forget drops a session that no longer serves a vCenter.
+func (v *smsVersions) forget(s VCenterSession) {
+	if s == nil {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.m, s)
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net/url"
@@ -36,6 +37,8 @@ type VCenterSession interface {
 	// Status is the session's state from its latest login or call; it
 	// makes no call.
 	Status() vcenter.Status
+	// AboutInfo asks vCenter's SMS about itself (QueryAboutInfo).
+	AboutInfo(ctx context.Context) (*vcenter.AboutInfo, error)
 }
 
 // VCenterHooks follow the set of vCenters (for loops that run per
@@ -56,10 +59,12 @@ type registry struct {
 
 	mu    sync.Mutex // serialises changes and the hooks they call
 	hooks map[*VCenterHooks]struct{}
+
+	versions smsVersions
 }
 
 func newRegistry() *registry {
-	r := &registry{hooks: make(map[*VCenterHooks]struct{})}
+	r := &registry{hooks: make(map[*VCenterHooks]struct{}), versions: smsVersions{m: make(map[VCenterSession]smsVersion)}}
 	r.cur.Store(&map[string]VCenter{})
 	return r
 }
@@ -114,6 +119,7 @@ func (s *Service) SetVCenter(vc VCenter) error {
 	next[vc.ID] = vc
 	r.cur.Store(&next)
 	if replaced {
+		r.versions.forget(old.Session)
 		s.log.Info("vCenter replaced", "vcenter", vc.ID, "url", vc.URL)
 		r.notify(func(h *VCenterHooks) { call(h.Removed, old) })
 	} else {
@@ -141,6 +147,7 @@ func (s *Service) RemoveVCenter(id string) (VCenter, bool) {
 	// After the store: a watch that subscribes from now on finds the
 	// vCenter gone, and every poller that subscribed before is ended here.
 	s.hub.endVCenter(id)
+	r.versions.forget(old.Session)
 	s.log.Info("vCenter removed", "vcenter", id)
 	r.notify(func(h *VCenterHooks) { call(h.Removed, old) })
 	return old, true

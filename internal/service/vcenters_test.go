@@ -266,6 +266,15 @@ func TestOneVCenterDown(t *testing.T) {
 	if before.GetState() != vasagwv1.VCenter_STATE_READY || before.GetLastError() != nil || before.GetLastReadyTime() == nil {
 		t.Fatalf("east before the outage: %v", before)
 	}
+	if before.GetSmsVersion() != smssim.APIVersion {
+		t.Errorf("east's sms_version %q, want the simulator's %q", before.GetSmsVersion(), smssim.APIVersion)
+	}
+	if _, err := f.vcenters.GetVCenter(ctx, &vasagwv1.GetVCenterRequest{Name: "vcenters/east"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.east.Sim.Calls("QueryAboutInfo"); n != 1 {
+		t.Errorf("QueryAboutInfo called %d times for two GetVCenter of one login, want 1", n)
+	}
 
 	f.east.Down()
 	_, err = f.providers.ListVasaProviders(ctx, &vasagwv1.ListVasaProvidersRequest{Parent: "vcenters/east"})
@@ -281,6 +290,9 @@ func TestOneVCenterDown(t *testing.T) {
 	}
 	if down.GetState() != vasagwv1.VCenter_STATE_UNREACHABLE {
 		t.Errorf("east while down: state %v, want STATE_UNREACHABLE", down.GetState())
+	}
+	if down.GetSmsVersion() != smssim.APIVersion {
+		t.Errorf("east while down: sms_version %q, want the last one known", down.GetSmsVersion())
 	}
 	if down.GetLastError().GetCode() != int32(codes.Unavailable) || reasonOf(status.FromProto(down.GetLastError()).Err()) != "VCENTER_UNREACHABLE" {
 		t.Errorf("east while down: last_error %v, want UNAVAILABLE VCENTER_UNREACHABLE", down.GetLastError())
@@ -365,6 +377,9 @@ func TestVCenterStates(t *testing.T) {
 			}
 			if reason := reasonOf(status.FromProto(got.GetLastError()).Err()); reason != tt.reason {
 				t.Errorf("last_error reason %q, want %q (%v)", reason, tt.reason, got.GetLastError())
+			}
+			if got.GetSmsVersion() != "" {
+				t.Errorf("sms_version %q of a vCenter that never answered", got.GetSmsVersion())
 			}
 			if got.GetUrl() != srv.URL.String() {
 				t.Errorf("url %q, want %q", got.GetUrl(), srv.URL.String())
