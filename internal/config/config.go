@@ -30,6 +30,17 @@ type Config struct {
 	AdminAddr          string
 	HealthInterval     time.Duration
 
+	// ConfigFile (--config) lists more vCenters; VCenters is what it held
+	// when Load read it (the server re-reads it when it changes).
+	ConfigFile string
+	VCenters   []VCenter
+	// SimulateVCenters (--simulate-vcenters) serves an embedded simulator
+	// under each of these ids.
+	SimulateVCenters List
+	// AutoReconnect (--auto-reconnect) is the `default` vCenter's
+	// autoReconnect.
+	AutoReconnect bool
+
 	// Security holds TLS, caller authentication and per-caller limits
 	// (security.go).
 	Security

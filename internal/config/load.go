@@ -45,6 +45,13 @@ func Load(args []string, lookup func(string) (string, bool)) (Config, error) {
 		cfg.VCenterPassword = v
 	}
 	cfg.OTelEnv = otelEnv(lookup)
+	if cfg.ConfigFile != "" {
+		vcs, err := LoadVCenters(cfg.ConfigFile)
+		if err != nil {
+			return Config{}, fmt.Errorf("--config %s: %w", cfg.ConfigFile, err)
+		}
+		cfg.VCenters = vcs
+	}
 	return cfg, envSourced(cfg.Validate(), fromEnv)
 }
 
@@ -67,6 +74,9 @@ func newFlagSet(cfg *Config) *flag.FlagSet {
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", cfg.AdminAddr, "admin listen address for /metrics, /healthz, /readyz and /debug/pprof/ (empty: no admin listener)")
 	fs.DurationVar(&cfg.HealthInterval, "health-interval", cfg.HealthInterval, "how often the vCenter session is checked for gRPC health and /readyz")
+	fs.StringVar(&cfg.ConfigFile, "config", "", "YAML file listing more vCenters (vcenters: [{id, url, username, passwordFile, caFile | thumbprint | insecure, autoReconnect}]); re-read when it changes and on SIGHUP")
+	fs.Var(&cfg.SimulateVCenters, "simulate-vcenters", "comma-separated vCenter ids to serve, each from an embedded SMS simulator of its own (demo data)")
+	fs.BoolVar(&cfg.AutoReconnect, "auto-reconnect", false, "reconnect the default vCenter's providers that the gateway sees disconnected")
 	cfg.Security.addFlags(fs)
 	return fs
 }

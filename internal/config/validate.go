@@ -40,7 +40,13 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--cors-allowed-origins %q: an origin is scheme://host[:port] or *", o))
 		}
 	}
-	errs = append(errs, c.Security.Validate(c.VCenterURL != "")...)
+	errs = append(errs, c.Security.Validate(c.RealVCenters())...)
+	if err := c.checkSimulated(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.CheckVCenters(c.VCenters); err != nil {
+		errs = append(errs, fmt.Errorf("--config %s: %w", c.ConfigFile, err))
+	}
 	if c.VCenterURL == "" {
 		return errors.Join(errs...)
 	}
