@@ -86,6 +86,9 @@ func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.
 	if err := vasagwv1.RegisterTaskServiceHandler(ctx, mux, conn); err != nil {
 		return nil, fmt.Errorf("register the REST facade: %w", err)
 	}
+	if err := vasagwv1.RegisterVCenterServiceHandler(ctx, mux, conn); err != nil {
+		return nil, fmt.Errorf("register the REST facade: %w", err)
+	}
 	sse := &sseHandler{tasks: vasagwv1.NewTaskServiceClient(conn), marshaler: marshaler, mux: mux, log: log, keepalive: opts.SSEKeepalive}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -399,6 +399,7 @@ func TestRolesPerRPC(t *testing.T) {
 	conn := g.grpcConn(t, nil)
 	providers := vasagwv1.NewVasaProviderServiceClient(conn)
 	tasks := vasagwv1.NewTaskServiceClient(conn)
+	vcenters := vasagwv1.NewVCenterServiceClient(conn)
 	hc := g.httpClient(t, nil)
 	ctx := testContext(t)
 
@@ -474,6 +475,14 @@ func TestRolesPerRPC(t *testing.T) {
 			_, err := providers.RecoverProvider(ctx, &vasagwv1.RecoverProviderRequest{Name: missing})
 			return err
 		}, [3]string{http.MethodPost, "/v1/" + missing + ":recover", "{}"}, true},
+		{vasagwv1.VCenterService_ListVCenters_FullMethodName, auth.RoleViewer, func(ctx context.Context) error {
+			_, err := vcenters.ListVCenters(ctx, &vasagwv1.ListVCentersRequest{})
+			return err
+		}, [3]string{http.MethodGet, "/v1/vcenters", ""}, false},
+		{vasagwv1.VCenterService_GetVCenter_FullMethodName, auth.RoleViewer, func(ctx context.Context) error {
+			_, err := vcenters.GetVCenter(ctx, &vasagwv1.GetVCenterRequest{Name: "vcenters/default"})
+			return err
+		}, [3]string{http.MethodGet, "/v1/vcenters/default", ""}, false},
 	}
 	// Every API method is in the table, and the table is what is enforced.
 	roles := methodRoles()
@@ -484,7 +493,7 @@ func TestRolesPerRPC(t *testing.T) {
 		}
 		covered[rpc.method] = true
 	}
-	for _, sd := range []grpc.ServiceDesc{vasagwv1.VasaProviderService_ServiceDesc, vasagwv1.TaskService_ServiceDesc} {
+	for _, sd := range []grpc.ServiceDesc{vasagwv1.VasaProviderService_ServiceDesc, vasagwv1.TaskService_ServiceDesc, vasagwv1.VCenterService_ServiceDesc} {
 		for _, m := range sd.Methods {
 			if !covered["/"+sd.ServiceName+"/"+m.MethodName] {
 				t.Errorf("method %s/%s has no role test", sd.ServiceName, m.MethodName)

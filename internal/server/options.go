@@ -3,6 +3,7 @@ package server
 import (
 	"io"
 	"net"
+	"os"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -20,6 +21,8 @@ type options struct {
 	sseKeepalive      time.Duration
 	watchLinger       time.Duration
 	readHeaderTimeout time.Duration
+	configCheck       time.Duration
+	reload            <-chan os.Signal
 }
 
 // Addrs are the addresses [Run] bound.
@@ -57,3 +60,11 @@ func WatchLinger(d time.Duration) Option { return func(o *options) { o.watchLing
 func ReadHeaderTimeout(d time.Duration) Option {
 	return func(o *options) { o.readHeaderTimeout = d }
 }
+
+// ReloadOn has the config file (--config) re-read and applied at every
+// signal on c: main passes SIGHUP.
+func ReloadOn(c <-chan os.Signal) Option { return func(o *options) { o.reload = c } }
+
+// ConfigCheckInterval replaces how often the config file is read to see
+// whether it changed (1s).
+func ConfigCheckInterval(d time.Duration) Option { return func(o *options) { o.configCheck = d } }

@@ -45,6 +45,8 @@ func methodRoles() map[string]auth.Role {
 		vasagwv1.VasaProviderService_RecoverProvider_FullMethodName:            auth.RoleOperator, // StorageViews.ConfigureService
 		vasagwv1.TaskService_GetTask_FullMethodName:                            auth.RoleViewer,   // StorageViews.View
 		vasagwv1.TaskService_WatchTask_FullMethodName:                          auth.RoleViewer,   // StorageViews.View
+		vasagwv1.VCenterService_ListVCenters_FullMethodName:                    auth.RoleViewer,   // the gateway's own configuration, no secret
+		vasagwv1.VCenterService_GetVCenter_FullMethodName:                      auth.RoleViewer,   // the gateway's own configuration, no secret
 	}
 }
 
@@ -75,7 +77,7 @@ type security struct {
 // OpenID Connect key fetches.
 func newSecurity(ctx context.Context, cfg config.Config, o options, log *slog.Logger) (*security, error) {
 	sc := cfg.Security
-	if errs := sc.Validate(cfg.VCenterURL != ""); len(errs) > 0 {
+	if errs := sc.Validate(cfg.RealVCenters()); len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	s := &security{limits: newCallerLimits(sc.MaxStreamsPerCaller, sc.ReconnectRate, log), readHeader: o.readHeaderTimeout}
@@ -114,7 +116,7 @@ func newSecurity(ctx context.Context, cfg config.Config, o options, log *slog.Lo
 	switch {
 	case s.authn != nil && s.tlsConfig == nil && sc.Tokens():
 		log.Warn("bearer tokens are accepted over plaintext: terminate TLS in front of the gateway or set --tls-cert-file")
-	case s.authn == nil && cfg.VCenterURL != "":
+	case s.authn == nil && cfg.RealVCenters():
 		log.Warn("--insecure-allow-unauthenticated: callers are not authenticated; anyone who can reach the gateway may reconnect storage providers")
 	case s.authn == nil:
 		log.Info("callers are not authenticated (embedded simulator)")

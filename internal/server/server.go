@@ -1,9 +1,11 @@
 // Package server owns the running gateway: it binds the gRPC, REST and
 // admin listeners, serves TLS, builds the gRPC server with its interceptor
 // chain (telemetry, caller authentication and authorization, per-caller
-// limits), connects the REST side to that server in process, keeps gRPC
-// health and /readyz in step with the vCenter session, and shuts all of it
-// down gracefully. [Run] is the whole of it; cmd/server calls it with the
+// limits), connects the REST side to that server in process, runs the
+// configured vCenters (one session, health check and metrics label each;
+// the config file reloaded when it changes), keeps gRPC health and
+// /readyz in step with their sessions, and shuts all of it down
+// gracefully. [Run] is the whole of it; cmd/server calls it with the
 // loaded configuration.
 package server
 
@@ -31,9 +33,6 @@ import (
 	"github.com/vasagw/vasagw/internal/telemetry"
 )
 
-// defaultVCenter is the id of the vCenter configured by flags.
-const defaultVCenter = "default"
-
 // grpcStreamWorkers is how many goroutines the gRPC server keeps to run
 // calls on. A call runs on an idle worker, whose stack has already grown
 // to the depth of an SMS round trip (XML decoding, the cookie jar); only
@@ -54,13 +53,16 @@ func Run(ctx context.Context, cfg config.Config, opts ...Option) error {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.configCheck <= 0 {
+		o.configCheck = defaultConfigCheck
+	}
 	var out io.Writer = os.Stderr
 	if o.logOutput != nil {
 		out = o.logOutput
 	}
 	log := telemetry.NewLogger(cfg.LogFormat, cfg.LogLevel, out)
 	// Refuse an insecure configuration before binding or dialling anything.
-	if errs := cfg.Security.Validate(cfg.VCenterURL != ""); len(errs) > 0 {
+	if errs := cfg.Security.Validate(cfg.RealVCenters()); len(errs) > 0 {
 		return errors.Join(errs...)
 	}
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
@@ -107,35 +109,38 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 		return err
 	}
 	defer tel.Close()
+	healthServer := health.NewServer()
 	rd := &readiness{
 		interval: cfg.HealthInterval,
 		log:      log,
-		onCheck:  func(ok bool) { tel.SetVCenterUp(defaultVCenter, ok) },
+		health:   healthServer,
+		onCheck:  tel.SetVCenterUp,
 	}
-	rawUp, closeUpstream, err := newUpstream(cfg, log, tel.OnLogin(defaultVCenter))
-	if err != nil {
-		return err
-	}
-	defer closeUpstream()
-	up := tel.InstrumentUpstream(rawUp, defaultVCenter)
 
 	sec, err := newSecurity(ctx, cfg, o, log)
 	if err != nil {
 		return err
 	}
 
-	users, err := newUserSessions(map[string]telemetry.Upstream{defaultVCenter: rawUp})
+	// One session, health check and metrics label per vCenter (vcenters.go).
+	vcs := newVCenterSet(cfg, log, tel, rd)
+	defer vcs.close()
+	users, err := newUserSessions(vcs.session)
 	if err != nil {
 		return err
 	}
 	svc, err := service.New(service.Options{
-		VCenters:         map[string]service.Upstream{defaultVCenter: up},
 		UserSessions:     users,
 		TaskPollInterval: cfg.TaskPollInterval,
 		WatchLinger:      o.watchLinger,
 		Logger:           log,
 	})
 	if err != nil {
+		return err
+	}
+	vcs.svc = svc
+	if _, _, _, err := vcs.apply(cfg.VCenters); err != nil {
+		svc.Close()
 		return err
 	}
 
@@ -154,7 +159,6 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 		grpc.NumStreamWorkers(grpcStreamWorkers),
 	)...)
 	svc.Register(grpcServer)
-	healthServer := health.NewServer()
 	healthpb.RegisterHealthServer(grpcServer, healthServer)
 	reflection.Register(grpcServer)
 
@@ -196,7 +200,7 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 		return nil
 	})
 	g.Go(func() error {
-		rd.watch(gctx, healthServer, up)
+		vcs.watchConfig(gctx, o.configCheck, o.reload)
 		return nil
 	})
 	g.Go(func() error { return serveAdmin(gctx, adminLis, adminHandler(tel, rd), log) })
@@ -205,6 +209,7 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("vasagw shutting down")
+		rd.shutdown()
 		healthServer.Shutdown()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), cfg.ShutdownTimeout)
 		defer cancel()

@@ -6,7 +6,6 @@ import (
 
 	"github.com/vasagw/vasagw/internal/auth"
 	"github.com/vasagw/vasagw/internal/service"
-	"github.com/vasagw/vasagw/internal/telemetry"
 	"github.com/vasagw/vasagw/internal/vcenter"
 )
 
@@ -18,10 +17,10 @@ var errNoUserLogin = errors.New("this vCenter does not open user sessions")
 // the VI/JSON facade open as themselves: a Login goes to the vCenter's own
 // SDK URL, with the connection settings of the gateway's session, and the
 // sessions are honoured only on the in-process connection.
-func newUserSessions(upstreams map[string]telemetry.Upstream) (*service.UserSessions, error) {
+func newUserSessions(session func(vcenterID string) (*vcenter.Session, bool)) (*service.UserSessions, error) {
 	return service.NewUserSessions(service.UserSessionsOptions{
 		Login: func(ctx context.Context, vcenterID, username, password string) (service.UserUpstream, error) {
-			s, ok := upstreams[vcenterID].(*vcenter.Session)
+			s, ok := session(vcenterID)
 			if !ok {
 				return nil, errNoUserLogin
 			}

@@ -7,7 +7,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -102,9 +101,6 @@ type Service struct {
 
 // New returns a Service. Close it to end its watches.
 func New(opts Options) (*Service, error) {
-	if len(opts.VCenters) == 0 {
-		return nil, errors.New("service: no vCenter configured")
-	}
 	opts.setDefaults()
 	s := &Service{
 		opts:       opts,

@@ -44,6 +44,7 @@ type Telemetry struct {
 	log     *slog.Logger
 	metrics *metrics
 	tracing *tracing
+	config  configMetrics // the config file's reloads (vcenters.go)
 }
 
 // New sets up metrics and tracing. Close it to flush the spans still
