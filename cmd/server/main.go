@@ -42,7 +42,12 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "vasagw:", err)
 		return 2
 	}
-	if err := server.Run(ctx, cfg); err != nil {
+	// SIGHUP re-reads the --config file (without a handler it would end
+	// the process).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if err := server.Run(ctx, cfg, server.ReloadOn(hup)); err != nil {
 		fmt.Fprintln(stderr, "vasagw:", err)
 		return 1
 	}
