@@ -45,6 +45,18 @@ func TestVIJSONThroughTheServer(t *testing.T) {
 		t.Fatalf("QueryStorageManager: %d %s", r.code, r.body)
 	}
 
+	// The REST metrics label the facade's calls by method, never by moId.
+	m := request(t, http.MethodGet, g.admin+"/metrics", "")
+	for _, want := range []string{
+		`route="/sdk/vim25/{release}/sms/VasaProvider/{moId}/VasaProviderReconnect_Task"`,
+		`route="/vcenters/{vcenter}/sdk/vim25/{release}/sms/VasaProvider/{moId}/VasaProviderReconnect_Task"`,
+		`route="/sdk/vim25/{release}/sms/SmsServiceInstance/ServiceInstance/QueryStorageManager"`,
+	} {
+		if !bytes.Contains(m.body, []byte(want)) {
+			t.Errorf("metrics without %s", want)
+		}
+	}
+
 	r = g.rest(t, http.MethodGet, "/sdk/openapi.json", "")
 	if r.code != http.StatusOK || r.header.Get("Content-Type") != "application/json" || !bytes.Equal(r.body, vijson.OpenAPI()) {
 		t.Fatalf("GET /sdk/openapi.json: %d %q", r.code, r.header.Get("Content-Type"))

@@ -31,6 +31,7 @@ import (
 
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
 	"github.com/vasagw/vasagw/internal/service"
+	"github.com/vasagw/vasagw/internal/telemetry"
 	vimtypes "github.com/vmware/govmomi/vim25/types"
 )
 
@@ -123,6 +124,8 @@ type request struct {
 	this    vimtypes.ManagedObjectReference
 	method  string
 	sms     bool // under .../sms/, else a vim25 SessionManager call
+	// prefixed is true for a path under /vcenters/{vcenter}/.
+	prefixed bool
 }
 
 // parsePath splits /[vcenters/{vcenter}/]sdk/vim25/{release}/[sms/]{moType}/{moId}/{method}.
@@ -135,7 +138,7 @@ func parsePath(p string) (request, bool) {
 		if !ok || id == "" {
 			return r, false
 		}
-		r.vcenter, rest = id, "/"+after
+		r.vcenter, rest, r.prefixed = id, "/"+after, true
 	}
 	rest, found = strings.CutPrefix(rest, "/sdk/vim25/")
 	if !found {
@@ -162,6 +165,25 @@ func parsePath(p string) (request, bool) {
 	r.this = vimtypes.ManagedObjectReference{Type: parts[1], Value: parts[2]}
 	r.method = parts[3]
 	return r, true
+}
+
+// route is the request's route pattern for metrics and spans, one per
+// method the facade serves (so the label's values are bounded).
+func (r request) route() string {
+	p := "/sdk/vim25/{release}/"
+	if r.vcenter != "default" || r.prefixed {
+		p = "/vcenters/{vcenter}" + p
+	}
+	if r.sms {
+		p += "sms/"
+	}
+	id := "{moId}"
+	if mt, ok := managedTypes[r.this.Type]; ok && mt.fixedID != "" {
+		id = mt.fixedID
+	} else if r.this.Type == sessionManager.Type {
+		id = sessionManager.Value
+	}
+	return p + r.this.Type + "/" + id + "/" + r.method
 }
 
 // validRelease reports whether a `{release}` segment is a vSphere release
@@ -218,6 +240,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fault(w, fault)
 		return
 	}
+	telemetry.SetRoute(ctx, req.route())
 	params, fault := m.decode(body, req.this)
 	if fault != nil {
 		h.fault(w, fault)

@@ -10,6 +10,8 @@ import (
 
 	"google.golang.org/grpc/status"
 
+	"github.com/vasagw/vasagw/internal/telemetry"
+
 	vimtypes "github.com/vmware/govmomi/vim25/types"
 )
 
@@ -158,6 +160,10 @@ func (h *Handler) sessionManager(ctx context.Context, w http.ResponseWriter, r *
 	if h.opts.Sessions == nil {
 		h.fault(w, withMessage(&vimtypes.NotSupported{}, "vmodl.fault.NotSupported", "This gateway does not open vSphere sessions."))
 		return
+	}
+	switch req.method {
+	case "Login", "Logout":
+		telemetry.SetRoute(ctx, req.route())
 	}
 	switch req.method {
 	case "Login":
