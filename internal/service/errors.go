@@ -24,7 +24,7 @@ import (
 )
 
 // This file is the one place where failures become the gRPC status a caller
-// sees (API.md, "Errors: vSphere faults -> gRPC status -> HTTP"). Upstream
+// sees (README.md, "Errors"; the protos document each RPC's). Upstream
 // faults are matched against [faultRules]; the gateway's own conditions have
 // a constructor each. HTTP codes are never chosen here: grpc-gateway derives
 // them from the gRPC code.
@@ -115,7 +115,7 @@ type faultRule struct {
 	details func(b *statusBuilder, f *vcenter.Fault)
 }
 
-// faultRules is the mapping table of API.md, one row per reason. Matching
+// faultRules is the fault table of README.md ("Errors"), one row per reason. Matching
 // is by type, most specific first: a fault's own type name is looked up
 // before its supertypes (nearest first), so InvalidSession and
 // AuthConnectionFailed, both subtypes of NoPermission, never reach the
@@ -295,8 +295,8 @@ var faultRules = []faultRule{
 		message: "operation timed out in vCenter",
 		user:    "The operation timed out in vCenter.",
 	},
-	// The faults the provider life-cycle methods declare (API.md, "New
-	// fault rows"). Subtypes with a row of their own (CertificateNotTrusted,
+	// The faults the provider life-cycle methods declare (README.md,
+	// "Errors"). Subtypes with a row of their own (CertificateNotTrusted,
 	// InvalidCertificate, InvalidUrl, IncorrectUsernamePassword,
 	// SyncInProgress, ProviderNotFound) keep it.
 	{
@@ -389,7 +389,8 @@ func maxBatchSizeDetails(b *statusBuilder, f *vcenter.Fault) {
 }
 
 // otherFaultRule maps a fault that matches no row (the "any other
-// MethodFault" row of API.md); its reason is the fault's type in UPPER_SNAKE.
+// MethodFault" row of README.md's fault table); its reason is the fault's
+// type in UPPER_SNAKE.
 var otherFaultRule = faultRule{
 	code:    codes.Internal,
 	message: "vCenter storage service reported an unexpected fault",
@@ -727,25 +728,24 @@ func clean(s string, max int) string {
 // invalidCertificateDetails explains the recovery from an expired or
 // invalid provider certificate: the three steps of the vSphere
 // documentation, unregister, provision a new self-signed certificate on the
-// provider, register.
+// provider, register. Each step names the gateway RPC (and its REST route)
+// that does it and the vSphere method behind it; the PreconditionFailure
+// names RecoverProvider, which does all three as one task that changes
+// nothing until the provider presents a new certificate.
 //
 // The Help links are absolute URLs into Broadcom's vSphere API reference for
-// the upstream operation of each step. A Help link has to work when a portal
-// renders it today; the gateway's own UnregisterProvider and
-// RegisterProvider RPCs are designed (API.md, "Where the API is going") but
-// not served yet, so a link to their REST routes would lead nowhere. Each
-// description names both the vSphere method and the gateway RPC, so the
-// text stays right once those RPCs exist and the links can move to them.
+// the upstream operation of each step: a portal renders them as they are,
+// and the gateway has no public URL of its own to link to.
 func invalidCertificateDetails(b *statusBuilder, f *vcenter.Fault) {
 	b.details = append(b.details,
 		&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
 			Type:        "CERTIFICATE",
 			Subject:     clean(b.resource, maxDetailString),
-			Description: "the provider's certificate is expired or invalid; vCenter will not reconnect to it until it is replaced",
+			Description: "the provider's certificate is expired or invalid; vCenter will not reconnect to it until it is replaced: do the three steps in Help, or have the gateway do them with VasaProviderService.RecoverProvider (POST /v1/{name}:recover) once the provider presents a new certificate",
 		}}},
 		&errdetails.Help{Links: []*errdetails.Help_Link{
 			{
-				Description: "Step 1: unregister the provider (vSphere SmsStorageManager.UnregisterProvider_Task; gateway RPC UnregisterProvider)",
+				Description: "Step 1: unregister the provider: VasaProviderService.UnregisterProvider (DELETE /v1/{name}), vSphere SmsStorageManager.UnregisterProvider_Task",
 				Url:         "https://developer.broadcom.com/xapis/virtual-infrastructure-json-api/latest/data-structures/UnregisterProviderRequestType",
 			},
 			{
@@ -753,7 +753,7 @@ func invalidCertificateDetails(b *statusBuilder, f *vcenter.Fault) {
 				Url:         "https://developer.broadcom.com/xapis/vcenter-storage-monitoring-service-api/latest/sms.fault.InvalidCertificate.html",
 			},
 			{
-				Description: "Step 3: register the provider again (vSphere SmsStorageManager.RegisterProvider_Task; gateway RPC RegisterProvider)",
+				Description: "Step 3: register the provider again: VasaProviderService.RegisterProvider (POST /v1/{parent}/vasaProviders), vSphere SmsStorageManager.RegisterProvider_Task",
 				Url:         "https://developer.broadcom.com/xapis/virtual-infrastructure-json-api/latest/data-structures/RegisterProviderRequestType",
 			},
 		}},

@@ -144,7 +144,7 @@ func assertSafe(t *testing.T, st *status.Status, byType map[string]proto.Message
 	}
 }
 
-// TestStatusContract has one case per row of API.md's error table (and a
+// TestStatusContract has one case per row of README.md's fault table (and a
 // few rows of its own for the conditions statusOf adds), checking the code,
 // the HTTP status grpc-gateway derives, the ErrorInfo, the detail types in
 // order and the row's own details.
@@ -171,7 +171,7 @@ func TestStatusContract(t *testing.T) {
 			extra: []proto.Message{&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
 				Type:        "CERTIFICATE",
 				Subject:     testProvider,
-				Description: "the provider's certificate is expired or invalid; vCenter will not reconnect to it until it is replaced",
+				Description: "the provider's certificate is expired or invalid; vCenter will not reconnect to it until it is replaced: do the three steps in Help, or have the gateway do them with VasaProviderService.RecoverProvider (POST /v1/{name}:recover) once the provider presents a new certificate",
 			}}}},
 		},
 		{
@@ -634,9 +634,9 @@ func TestInvalidCertificateHelp(t *testing.T) {
 		t.Fatalf("no Help detail in %v", st.Details())
 	}
 	wantSteps := [][]string{
-		{"Step 1", "unregister", "UnregisterProvider_Task", "UnregisterProvider"},
+		{"Step 1", "unregister", "UnregisterProvider_Task", "VasaProviderService.UnregisterProvider", "DELETE /v1/"},
 		{"Step 2", "new self-signed certificate"},
-		{"Step 3", "register", "RegisterProvider_Task", "RegisterProvider"},
+		{"Step 3", "register", "RegisterProvider_Task", "VasaProviderService.RegisterProvider", "POST /v1/"},
 	}
 	if len(help.GetLinks()) != len(wantSteps) {
 		t.Fatalf("Help has %d links, want %d: %v", len(help.GetLinks()), len(wantSteps), help)
@@ -889,7 +889,7 @@ func TestSubtypeOrdering(t *testing.T) {
 }
 
 // TestFaultRules checks the table itself: each type is listed once, and the
-// rows API.md gives "the type name in UPPER_SNAKE" as reason have it.
+// rows the fault table gives "the type name in UPPER_SNAKE" as reason have it.
 func TestFaultRules(t *testing.T) {
 	t.Parallel()
 	seen := make(map[string]bool)

@@ -17,7 +17,7 @@ import (
 // This file holds the provider life-cycle RPCs that start one SmsTask each
 // (unregister, sync, refresh certificate) and the register, which the
 // gateway runs itself because it may resend the registration with a
-// certificate the caller confirmed (API.md, "Provider life cycle").
+// certificate the caller confirmed (the RegisterProvider and RecoverProvider comments in proto/vasagw/v1/vasa_provider_service.proto).
 
 // lifecycleUpstream is what the life-cycle RPCs need of one vCenter, beyond
 // the [Upstream] that reads providers and tasks. *vcenter.Session satisfies

@@ -8,7 +8,7 @@ import (
 	"github.com/vasagw/vasagw/internal/auth"
 )
 
-// This file holds the request_id memory (API.md, "Idempotency rules"): a
+// This file holds the request_id memory (README.md, "Idempotency"): a
 // request_id is remembered per caller identity, so the same caller resending
 // it gets the same task, another caller with the same id starts its own,
 // and the same caller reusing an id for another operation or target gets

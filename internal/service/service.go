@@ -42,7 +42,7 @@ type Options struct {
 	// TerminalTTL is how long a finished task stays cached.
 	TerminalTTL time.Duration
 	// RequestIDTTL is how long a request_id is remembered; at least an
-	// hour by default (API.md, "Idempotency rules").
+	// hour by default (README.md, "Idempotency").
 	RequestIDTTL time.Duration
 	// RequestStore remembers request_ids per caller; nil keeps them in
 	// this process ([NewMemoryRequestStore]).
