@@ -126,4 +126,3 @@ func TestExitStatus(t *testing.T) {
 		})
 	}
 }
-

@@ -244,3 +244,61 @@ func TestPasswordNeverShown(t *testing.T) {
 		}
 	})
 }
+
+// TestPTYRecoverShowsSteps: on a terminal, a recovery's --wait shows each
+// step as it starts and ends above the bar, which reaches 100 %.
+func TestPTYRecoverShowsSteps(t *testing.T) {
+	t.Parallel()
+	g := lifecycleGateway(t)
+	if _, err := g.sim.Sim.RenewProviderCertificate("vp-3"); err != nil {
+		t.Fatal(err)
+	}
+	c := startPTY(t, "--plaintext", "--addr", g.addr, "providers", "recover", "vp-3", "--username", "vasa-admin", "--password-file", writePassword(t), "--wait")
+	code, out := c.wait(t)
+	if strings.Contains(out, "UNIMPLEMENTED") {
+		t.Skip("the gateway does not serve RecoverProvider yet")
+	}
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	contains(t, "terminal output", out, "step 1 preflight: running", "step 1 preflight: succeeded",
+		"step 2 unregister: succeeded", "step 3 register: succeeded", "step 4 wait-online: succeeded",
+		"100% |", "succeeded: vcenters/default/vasaProviders/")
+}
+
+// TestPTYRegisterAsksAboutTheCertificate: on a terminal, a register that
+// vCenter refuses with CERTIFICATE_NOT_TRUSTED shows the certificate's
+// fingerprint and asks; "n" leaves it refused (exit 19), "y" resends with
+// the fingerprint and the provider is registered.
+func TestPTYRegisterAsksAboutTheCertificate(t *testing.T) {
+	t.Parallel()
+	g := lifecycleGateway(t)
+	env := noConfig(t)
+	var vp1 vasagwv1.VasaProvider
+	parseJSON(t, g.run(t, env, "-o", "json", "providers", "get", "vp-1").stdout, &vp1)
+	if r := g.run(t, env, "providers", "unregister", "vp-1", "--wait"); r.code != 0 {
+		servedOrSkip(t, r, "UnregisterProvider")
+		t.Fatalf("unregister: exit %d\n%s", r.code, r.stderr)
+	}
+	pw := writePassword(t)
+	for _, answer := range []string{"n", "y"} {
+		c := startPTY(t, "--plaintext", "--addr", g.addr, "providers", "register", "--display-name", "array-a", "--url", vp1.GetUrl(),
+			"--username", "vasa-admin", "--password-file", pw, "--wait")
+		c.expect(t, "[y/N] ")
+		contains(t, "prompt", c.out.String(), "SHA-256 fingerprint: "+vp1.GetCertificateSha256Fingerprint())
+		if _, err := c.tty.Write([]byte(answer + "\r")); err != nil {
+			t.Fatal(err)
+		}
+		code, out := c.wait(t)
+		switch answer {
+		case "n":
+			if code != 19 || !strings.Contains(out, "CERTIFICATE_NOT_TRUSTED") {
+				t.Errorf("answer n: exit %d, want 19\n%s", code, out)
+			}
+		case "y":
+			if code != 0 || !strings.Contains(out, "succeeded: vcenters/default/vasaProviders/") {
+				t.Errorf("answer y: exit %d, want 0\n%s", code, out)
+			}
+		}
+	}
+}

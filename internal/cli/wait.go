@@ -160,13 +160,17 @@ func stepLine(i int, st *vasagwv1.TaskStep) string {
 // lineDisplay writes plain progress lines for logs and pipes. So that the
 // output does not depend on when the gateway's polls happened to see the
 // task, progress is reported in steps of 10 %: every step passed is
-// written once, and a succeeded task always ends at 100 %. There are no
+// written once, and a succeeded task always ends at 100 % (a guided task
+// that reports no progress shows its step lines instead). There are no
 // timestamps.
 type lineDisplay struct {
 	w       io.Writer
 	started bool
 	decile  int
 	steps   stepTracker
+	// stepped: the task has steps and has reported no progress; its
+	// step lines say how far it is.
+	stepped bool
 }
 
 func (d *lineDisplay) update(t *vasagwv1.Task) {
@@ -175,6 +179,7 @@ func (d *lineDisplay) update(t *vasagwv1.Task) {
 		fmt.Fprintf(d.w, "%s: %s\n", t.GetName(), taskTitle(t))
 	}
 	d.steps.changes(t, func(i int, st *vasagwv1.TaskStep) { fmt.Fprintln(d.w, stepLine(i, st)) })
+	d.stepped = len(t.GetSteps()) > 0 && d.decile == 0 && t.ProgressPercent == nil
 	if t.ProgressPercent != nil {
 		d.progressTo(int(t.GetProgressPercent()))
 	}
@@ -190,7 +195,9 @@ func (d *lineDisplay) progressTo(p int) {
 func (d *lineDisplay) done(t *vasagwv1.Task) {
 	d.update(t)
 	if t.GetState() == vasagwv1.Task_STATE_SUCCEEDED {
-		d.progressTo(100)
+		if !d.stepped {
+			d.progressTo(100)
+		}
 		if t.GetResult() != "" {
 			fmt.Fprintf(d.w, "succeeded: %s\n", t.GetResult())
 		} else {
@@ -233,8 +240,19 @@ func (d *barDisplay) update(t *vasagwv1.Task) {
 		fmt.Fprintf(d.w, "\r%s\n", stepLine(i, st))
 		d.bar.RenderBlank()
 	})
-	if t.ProgressPercent != nil {
+	switch {
+	case t.ProgressPercent != nil:
 		d.bar.Set(int(t.GetProgressPercent()))
+	case len(t.GetSteps()) > 0:
+		// A guided task without progress of its own: the share of its
+		// steps that have ended.
+		ended := 0
+		for _, st := range t.GetSteps() {
+			if st.GetState() == vasagwv1.Task_STATE_SUCCEEDED {
+				ended++
+			}
+		}
+		d.bar.Set(ended * 100 / len(t.GetSteps()))
 	}
 }
 
