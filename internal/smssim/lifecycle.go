@@ -214,6 +214,7 @@ func (s *Simulator) registeredProvider(spec *smstypes.VasaProviderSpec, leaf *x5
 	p := &Provider{ID: id, ReconnectDuration: time.Second, SyncDuration: 2 * time.Second}
 	if e := s.endpoints[spec.Url]; e != nil {
 		p.Info = cloneInfo(e.seed.Info)
+		p.Info.ServiceLocation = rehost(p.Info.ServiceLocation, e.seed.Info.Url, e.url)
 		p.endpoint = e
 		if e.seed.SyncDuration > 0 {
 			p.SyncDuration = e.seed.SyncDuration

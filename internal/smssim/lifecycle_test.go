@@ -220,7 +220,8 @@ func TestRecoverFlow(t *testing.T) {
 	}
 	p := c.info(t, ref.Value)
 	if p.Name != old.Name || p.Url != old.Url || p.Uid == old.Uid || p.Uid == "" || p.Certificate != renewed ||
-		p.Status != "online" || p.CertificateStatus != "valid" || p.StatusFault != nil || p.Description != "re-registered" {
+		p.Status != "online" || p.CertificateStatus != "valid" || p.StatusFault != nil || p.Description != "re-registered" ||
+		p.ServiceLocation != old.ServiceLocation || !strings.HasPrefix(p.ServiceLocation, "https://"+strings.Split(strings.TrimPrefix(old.Url, "https://"), "/")[0]+"/") {
 		t.Errorf("registered provider %+v", p)
 	}
 	refs, err := methods.QueryProvider(context.Background(), c.sms, &smstypes.QueryProvider{This: smssim.StorageManager})

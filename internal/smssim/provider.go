@@ -150,6 +150,8 @@ func providerInfo(n int, name, host, vasaVersion, status, certStatus, certPEM st
 			Version:     "4.2.0." + fmt.Sprint(1200+n),
 		},
 		Url:                           fmt.Sprintf("https://%s:8443/vasa/version.xml", host),
+		ServiceLocation:               fmt.Sprintf("https://%s:8443/vasa/services/vasaService", host),
+		SupportedProfile:              []string{string(smstypes.VasaProfileBlockDevice), string(smstypes.VasaProfileCapability)},
 		Certificate:                   certPEM,
 		Status:                        status,
 		VasaVersion:                   vasaVersion,

@@ -159,7 +159,9 @@ func Start(opts Options) (*Server, error) {
 	modelMu.Unlock()
 	backend.Close()
 	s.registerControls(svc.ServeMux)
-	s.handler = svc.ServeMux
+	svc.ServeMux.HandleFunc("GET "+Path+"/vimServiceVersions.xml", serveVersions)
+	svc.ServeMux.HandleFunc("GET "+Path+"/vimService.wsdl", serveWSDL)
+	s.handler = wrapWire(svc.ServeMux)
 	s.tls = svc.TLS
 
 	ln, err := net.Listen("tcp", listen)

@@ -16,6 +16,7 @@ package smssim
 
 import (
 	"fmt"
+	"net/url"
 	"reflect"
 	"sync"
 	"time"
@@ -389,6 +390,7 @@ func (s *Simulator) AddProvider(p Provider) {
 		if err != nil {
 			panic(fmt.Sprintf("smssim: provider %s: %v", p.ID, err))
 		}
+		p.Info.ServiceLocation = rehost(p.Info.ServiceLocation, p.Info.Url, e.url)
 		p.Info.Url = e.url
 		p.endpoint = e
 	}
@@ -397,6 +399,19 @@ func (s *Simulator) AddProvider(p Provider) {
 	}
 	s.usedIDs[p.ID] = true
 	s.providers[p.ID] = &p
+}
+
+// rehost moves loc to the host of to when it is on the host of from (a
+// provider's service location follows its URL to the listener).
+func rehost(loc, from, to string) string {
+	l, err1 := url.Parse(loc)
+	f, err2 := url.Parse(from)
+	t, err3 := url.Parse(to)
+	if loc == "" || err1 != nil || err2 != nil || err3 != nil || l.Host != f.Host {
+		return loc
+	}
+	l.Host = t.Host
+	return l.String()
 }
 
 // Provider returns the current info of provider id, with the effects of
