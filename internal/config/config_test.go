@@ -62,6 +62,21 @@ func TestLoadConfig(t *testing.T) {
 		{name: "unknown flag spelled with two dashes", args: []string{"-grpc-port=1"}, wantErr: "unknown flag --grpc-port"},
 		{name: "bad value spelled with two dashes", args: []string{"-task-poll-interval", "soon"}, wantErr: "flag --task-poll-interval"},
 		{name: "help", args: []string{"-help"}, wantErr: ErrHelp.Error()},
+		{name: "reconnect rate with only the embedded simulator", check: func(t *testing.T, c Config) {
+			if c.ReconnectRate != DemoReconnectRate {
+				t.Errorf("reconnect rate %v, want the demo default %v", &c.ReconnectRate, &DemoReconnectRate)
+			}
+		}},
+		{name: "reconnect rate in front of a vCenter", args: vc, check: func(t *testing.T, c Config) {
+			if c.ReconnectRate != (Rate{N: 10, Per: time.Minute}) {
+				t.Errorf("reconnect rate %v, want 10/m", &c.ReconnectRate)
+			}
+		}},
+		{name: "reconnect rate set explicitly with the simulator", env: map[string]string{"VASAGW_RECONNECT_RATE": "3/m"}, check: func(t *testing.T, c Config) {
+			if c.ReconnectRate != (Rate{N: 3, Per: time.Minute}) {
+				t.Errorf("reconnect rate %v, want 3/m", &c.ReconnectRate)
+			}
+		}},
 		{name: "unknown flag", args: []string{"--vcenter=x"}, wantErr: "vcenter"},
 		{name: "stray argument", args: []string{"serve"}, wantErr: "serve"},
 		{name: "vCenter URL without https", args: append([]string{"--vcenter-url=ftp://vc/sdk"}, vc[2:]...), wantErr: "--vcenter-url"},

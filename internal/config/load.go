@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // envPrefix is the prefix of every environment twin of a flag.
@@ -52,8 +53,18 @@ func Load(args []string, lookup func(string) (string, bool)) (Config, error) {
 		}
 		cfg.VCenters = vcs
 	}
+	if !set["reconnect-rate"] && !fromEnv["reconnect-rate"] && cfg.VCenterURL == "" && cfg.ConfigFile == "" {
+		// Only the embedded simulator behind the gateway: the limit protects
+		// no vCenter, and a newcomer trying the API hits 10/m within a minute.
+		cfg.ReconnectRate = DemoReconnectRate
+	}
 	return cfg, envSourced(cfg.Validate(), fromEnv)
 }
+
+// DemoReconnectRate is --reconnect-rate's default when the gateway serves
+// only embedded simulators (no --vcenter-url, no --config): generous enough
+// for a person or a script trying the API, still a visible limit.
+var DemoReconnectRate = Rate{N: 120, Per: time.Minute}
 
 // newFlagSet registers every flag of cfg, with cfg's values as defaults.
 func newFlagSet(cfg *Config) *flag.FlagSet {
