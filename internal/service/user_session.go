@@ -204,3 +204,9 @@ func (c callerUpstream) Task(ctx context.Context, taskID string) (*vcenter.TaskI
 	}
 	return up.Task(ctx, taskID)
 }
+
+// A user's own session serves every call the shared one does.
+var (
+	_ UserUpstream      = (*vcenter.UserSession)(nil)
+	_ lifecycleUpstream = (*vcenter.UserSession)(nil)
+)

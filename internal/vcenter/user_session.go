@@ -168,3 +168,55 @@ func (u *UserSession) Task(ctx context.Context, taskID string) (*TaskInfo, error
 	})
 	return t, err
 }
+
+// RegisterProvider starts RegisterProvider_Task with spec in the user's
+// session and returns the SmsTask moId (see [Session.RegisterProvider]).
+func (u *UserSession) RegisterProvider(ctx context.Context, spec ProviderSpec) (string, error) {
+	var id string
+	err := u.s.attempt(ctx, u.c, func(ctx context.Context, c *Client) error {
+		task, err := c.RegisterProvider(ctx, spec.sms())
+		id = task.Value
+		return err
+	})
+	return id, err
+}
+
+// UnregisterProvider starts UnregisterProvider_Task for the provider whose
+// uid is providerUID in the user's session and returns the SmsTask moId.
+func (u *UserSession) UnregisterProvider(ctx context.Context, providerUID string) (string, error) {
+	var id string
+	err := u.s.attempt(ctx, u.c, func(ctx context.Context, c *Client) error {
+		task, err := c.UnregisterProvider(ctx, providerUID)
+		id = task.Value
+		return err
+	})
+	return id, err
+}
+
+// RefreshCertificate starts VasaProviderRefreshCertificate_Task on the
+// provider with moId providerID in the user's session and returns the
+// SmsTask moId.
+func (u *UserSession) RefreshCertificate(ctx context.Context, providerID string) (string, error) {
+	var id string
+	err := u.s.attempt(ctx, u.c, func(ctx context.Context, c *Client) error {
+		task, err := c.RefreshProviderCertificate(ctx, ProviderRef(providerID))
+		id = task.Value
+		return err
+	})
+	return id, err
+}
+
+// TaskResult returns the result of the finished SmsTask with moId taskID
+// (see [Session.TaskResult]).
+func (u *UserSession) TaskResult(ctx context.Context, taskID string) (*TaskResult, error) {
+	var out *TaskResult
+	err := u.s.attempt(ctx, u.c, func(ctx context.Context, c *Client) error {
+		res, err := c.QueryTaskResult(ctx, TaskRef(taskID))
+		if err != nil {
+			return err
+		}
+		out = taskResultOf(res)
+		return nil
+	})
+	return out, err
+}

@@ -27,8 +27,9 @@ var volatileIn = map[string]map[string]bool{
 }
 
 var (
-	port      = regexp.MustCompile(`127\.0\.0\.1:\d+`)
-	timestamp = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
+	port        = regexp.MustCompile(`127\.0\.0\.1:\d+`)
+	gatewayTask = regexp.MustCompile(`vasagw-[0-9a-f-]{36}`)
+	timestamp   = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
 )
 
 // golden compares an answer with testdata/golden/NAME.json: the status,
@@ -87,7 +88,8 @@ func normalize(v any, member string) any {
 			x[i] = normalize(vv, member)
 		}
 	case string:
-		return timestamp.ReplaceAllString(port.ReplaceAllString(x, "127.0.0.1:PORT"), "<time>")
+		x = gatewayTask.ReplaceAllString(port.ReplaceAllString(x, "127.0.0.1:PORT"), "vasagw-<uuid>")
+		return timestamp.ReplaceAllString(x, "<time>")
 	}
 	return v
 }

@@ -60,6 +60,23 @@ func TestReadOnlyUserSession(t *testing.T) {
 		t.Fatalf("the user's reconnect reached vCenter %d times, want once", got-before)
 	}
 	golden(t, "reconnect_readonly_no_permission", a)
+	// So are the life-cycle calls, each with the user's own privileges.
+	for _, call := range []struct{ path, body string }{
+		{sms + "VasaProvider/vp-1/VasaProviderSync_Task", ""},
+		{sms + "VasaProvider/vp-1/VasaProviderRefreshCertificate_Task", ""},
+		{sms + "SmsStorageManager/StorageManager/UnregisterProvider_Task", `{"providerId":"` + decode[smstypes.VasaProviderInfo](t, e.post(t, sms+"VasaProvider/vp-1/QueryProviderInfo", "", "vmware-api-session-id", id)).Uid + `"}`},
+	} {
+		a := e.post(t, call.path, call.body, "vmware-api-session-id", id)
+		if a.code == http.StatusOK {
+			// A gateway-owned task carries the refusal in its error.
+			info, _ := e.pollTask(t, decode[vimtypes.ManagedObjectReference](t, a).Value, "vmware-api-session-id", id)
+			if _, ok := info.Error.GetLocalizedMethodFault().Fault.(*vimtypes.NoPermission); !ok {
+				t.Errorf("%s as the read-only user: task %+v, want NoPermission", call.path, info)
+			}
+			continue
+		}
+		fault[vimtypes.NoPermission](t, a)
+	}
 
 	a = e.post(t, sessionManager+"Logout", "", "vmware-api-session-id", id)
 	if a.code != http.StatusNoContent {
