@@ -302,3 +302,20 @@ func TestPTYRegisterAsksAboutTheCertificate(t *testing.T) {
 		}
 	}
 }
+
+// TestPTYProvidersWatchLiveTable: on a terminal `providers watch` draws the
+// table (clearing the screen to redraw it) and Ctrl-C ends it with 0.
+func TestPTYProvidersWatchLiveTable(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	fleetOrSkip(t, g)
+	c := startPTY(t, "--plaintext", "--addr", g.addr, "providers", "watch")
+	c.expect(t, "vp-6")
+	contains(t, "terminal output", c.out.String(), "\x1b[H\x1b[2J", "Providers of vcenters/default, live", "ID ", "NOTE", "vp-3", "expired")
+	if _, err := c.tty.Write([]byte{0x03}); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := c.wait(t); code != 0 {
+		t.Errorf("exit %d, want 0:\n%s", code, out)
+	}
+}
