@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
 )
 
@@ -131,9 +133,25 @@ func TestProvidersWatchFormatsAndFilter(t *testing.T) {
 
 	y := startWatch(t, g, "-o", "yaml", "providers", "watch")
 	y.expect(t, "type: TYPE_SNAPSHOT_COMPLETE")
-	docs := strings.Split(y.out.String(), "---\n")[1:]
+	// Each event is one YAML document; read them back one by one.
+	dec := yaml.NewDecoder(strings.NewReader(y.out.String()))
+	var docs []string
+	for {
+		var doc yaml.Node
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		b, err := yaml.Marshal(&doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, string(b))
+		if strings.Contains(string(b), "TYPE_SNAPSHOT_COMPLETE") {
+			break
+		}
+	}
 	if len(docs) != 7 {
-		t.Fatalf("%d YAML documents, want 6 providers and the snapshot's end:\n%s", len(docs), y.out.String())
+		t.Fatalf("%d YAML documents up to the snapshot's end, want 7:\n%s", len(docs), y.out.String())
 	}
 	var ev vasagwv1.VasaProviderEvent
 	parseYAML(t, docs[0], &ev)
