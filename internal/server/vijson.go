@@ -2,16 +2,11 @@ package server
 
 import (
 	"context"
-	"errors"
 
 	"github.com/vasagw/vasagw/internal/auth"
 	"github.com/vasagw/vasagw/internal/service"
 	"github.com/vasagw/vasagw/internal/vcenter"
 )
-
-// errNoUserLogin answers a Login to a vCenter whose upstream cannot log a
-// user in.
-var errNoUserLogin = errors.New("this vCenter does not open user sessions")
 
 // newUserSessions is the registry of the vSphere sessions that callers of
 // the VI/JSON facade open as themselves: a Login goes to the vCenter's own
@@ -22,7 +17,7 @@ func newUserSessions(session func(vcenterID string) (*vcenter.Session, bool)) (*
 		Login: func(ctx context.Context, vcenterID, username, password string) (service.UserUpstream, error) {
 			s, ok := session(vcenterID)
 			if !ok {
-				return nil, errNoUserLogin
+				return nil, service.ErrUnknownVCenter
 			}
 			u, err := s.LoginUser(ctx, username, password)
 			if err != nil {

@@ -151,6 +151,9 @@ func TestVIJSONCallersAndRoles(t *testing.T) {
 	if !audited {
 		t.Error("no audit line names the vSphere user")
 	}
+	if !strings.Contains(g.logs.String(), `"msg":"audit: vsphere login"`) || !strings.Contains(g.logs.String(), `"user":"`+smssim.ReadOnlyUsername+`"`) {
+		t.Error("no audit line for the vSphere login")
+	}
 	if strings.Contains(g.logs.String(), id) || strings.Contains(g.logs.String(), smssim.ReadOnlyPassword) {
 		t.Error("a session id or password reached the logs")
 	}

@@ -19,6 +19,10 @@ import (
 // [UserSessionsOptions.Trusted]); on any other it is ignored.
 const UserSessionMetadataKey = "x-vasagw-vcenter-session"
 
+// ErrUnknownVCenter is what [UserSessionsOptions.Login] returns for a
+// vCenter id that is not configured (NOT_FOUND VCENTER_NOT_FOUND).
+var ErrUnknownVCenter = errors.New("no vCenter with this id is configured")
+
 // UserUpstream is a user's own session with one vCenter: an [Upstream]
 // that vCenter authorizes as that user, and that ends with Logout.
 // *vcenter.UserSession satisfies it.
@@ -80,6 +84,9 @@ type UserSessionInfo = vcenter.UserInfo
 func (u *UserSessions) Open(ctx context.Context, vcenterID, username, password string) (string, UserSessionInfo, error) {
 	resource := vcenterName{VCenter: vcenterID}.String()
 	up, err := u.opts.Login(ctx, vcenterID, username, password)
+	if errors.Is(err, ErrUnknownVCenter) {
+		return "", UserSessionInfo{}, unknownVCenter(vcenterID, resource)
+	}
 	if err != nil {
 		return "", UserSessionInfo{}, statusOf(err, vcenterID, resource).Err()
 	}

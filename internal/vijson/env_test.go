@@ -58,6 +58,9 @@ func newEnv(t testing.TB) *env {
 	t.Cleanup(func() { _ = sess.Close(context.Background()) })
 	users, err := service.NewUserSessions(service.UserSessionsOptions{
 		Login: func(ctx context.Context, vcenterID, username, password string) (service.UserUpstream, error) {
+			if vcenterID != "default" {
+				return nil, service.ErrUnknownVCenter
+			}
 			u, err := sess.LoginUser(ctx, username, password)
 			if err != nil {
 				return nil, err

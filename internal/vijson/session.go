@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"reflect"
 	"sync"
 	"time"
 
@@ -191,8 +192,9 @@ func (h *Handler) sessionManager(ctx context.Context, w http.ResponseWriter, r *
 			return
 		}
 		if err := h.opts.Sessions.Close(context.WithoutCancel(ctx), s.handle); err != nil {
-			h.log.Info("vSphere logout failed upstream; the session is forgotten", "vcenter", s.vcenter, "user", s.userName, "error", err)
+			h.log.InfoContext(ctx, "vSphere logout failed upstream; the session is forgotten", "vcenter", s.vcenter, "user", s.userName, "error", err)
 		}
+		h.log.InfoContext(ctx, "audit: vsphere logout", "audit", true, "vcenter", s.vcenter, "user", s.userName)
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		h.fault(w, withMessage(&vimtypes.MethodNotFound{Receiver: req.this, Method: req.method},
@@ -205,9 +207,12 @@ func (h *Handler) sessionManager(ctx context.Context, w http.ResponseWriter, r *
 func (h *Handler) login(ctx context.Context, w http.ResponseWriter, req request, p *loginParams) {
 	handle, info, err := h.opts.Sessions.Open(ctx, req.vcenter, p.UserName, p.Password)
 	if err != nil {
-		h.fault(w, faultOf(status.Convert(err), req.this))
+		f := faultOf(status.Convert(err), req.this)
+		h.log.InfoContext(ctx, "audit: vsphere login", "audit", true, "vcenter", req.vcenter, "user", p.UserName, "outcome", "refused: "+faultName(f))
+		h.fault(w, f)
 		return
 	}
+	h.log.InfoContext(ctx, "audit: vsphere login", "audit", true, "vcenter", req.vcenter, "user", p.UserName, "outcome", "logged in")
 	id, ok := h.sessions.add(req.vcenter, handle, p.UserName)
 	if !ok {
 		_ = h.opts.Sessions.Close(context.WithoutCancel(ctx), handle)
@@ -228,4 +233,13 @@ func (h *Handler) login(ctx context.Context, w http.ResponseWriter, req request,
 	}
 	w.Header().Set(SessionHeader, id)
 	h.result(w, us)
+}
+
+// faultName is a fault's vSphere type name, for logs.
+func faultName(f vimtypes.BaseMethodFault) string {
+	t := reflect.TypeOf(f)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name()
 }

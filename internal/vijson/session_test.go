@@ -132,3 +132,9 @@ func TestSessionOfAnotherVCenter(t *testing.T) {
 	a := e.post(t, "/vcenters/east"+sms+"VasaProvider/vp-1/QueryProviderInfo", "", "vmware-api-session-id", id)
 	fault[vimtypes.NotAuthenticated](t, a)
 }
+
+func TestLoginToUnknownVCenter(t *testing.T) {
+	e := newEnv(t)
+	a := e.post(t, "/vcenters/nowhere/sdk/vim25/8.0.1.0/SessionManager/SessionManager/Login", `{"userName":"u","password":"p"}`)
+	fault[vimtypes.ManagedObjectNotFound](t, a)
+}
