@@ -19,11 +19,11 @@ import (
 // gateway runs itself because it may resend the registration with a
 // certificate the caller confirmed (the RegisterProvider and RecoverProvider comments in proto/vasagw/v1/vasa_provider_service.proto).
 
-// lifecycleUpstream is what the life-cycle RPCs need of one vCenter, beyond
+// LifecycleUpstream is what the life-cycle RPCs need of one vCenter, beyond
 // the [Upstream] that reads providers and tasks. *vcenter.Session satisfies
-// it; an upstream that does not (a user's own session of the VI/JSON
-// facade, so far) answers these RPCs UNIMPLEMENTED.
-type lifecycleUpstream interface {
+// it; through an upstream that does not (a user's own session of the
+// VI/JSON facade, so far) these RPCs answer UNIMPLEMENTED.
+type LifecycleUpstream interface {
 	RegisterProvider(ctx context.Context, spec vcenter.ProviderSpec) (taskID string, err error)
 	UnregisterProvider(ctx context.Context, providerUID string) (taskID string, err error)
 	Sync(ctx context.Context, providerID string) (taskID string, err error)
@@ -542,8 +542,8 @@ func scrubFault(f *vcenter.Fault, secret string) *vcenter.Fault {
 
 // lifecycleOf returns up's life-cycle calls: UNIMPLEMENTED for an upstream
 // that has none.
-func lifecycleOf(up Upstream, vcenterID, resource string) (lifecycleUpstream, error) {
-	lc, ok := up.(lifecycleUpstream)
+func lifecycleOf(up Upstream, vcenterID, resource string) (LifecycleUpstream, error) {
+	lc, ok := up.(LifecycleUpstream)
 	if !ok {
 		return nil, lifecycleUnsupported(vcenterID, resource)
 	}

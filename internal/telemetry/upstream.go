@@ -15,9 +15,11 @@ import (
 )
 
 // Upstream is a session to one vCenter as the gateway uses it: what the
-// service needs, and the health check's Ping.
+// service needs (the provider life cycle included), and the health check's
+// Ping.
 type Upstream interface {
 	service.Upstream
+	service.LifecycleUpstream
 	Ping(ctx context.Context) error
 }
 
@@ -95,6 +97,47 @@ func (u *instrumentedUpstream) Task(ctx context.Context, taskID string) (*vcente
 	info, err := u.Upstream.Task(ctx, taskID)
 	done(err)
 	return info, err
+}
+
+// RegisterProvider starts a provider registration, measured. The span
+// names no part of the spec: its password is a secret.
+func (u *instrumentedUpstream) RegisterProvider(ctx context.Context, spec vcenter.ProviderSpec) (string, error) {
+	ctx, done := u.call(ctx, "RegisterProvider")
+	id, err := u.Upstream.RegisterProvider(ctx, spec)
+	done(err)
+	return id, err
+}
+
+// UnregisterProvider starts a provider's unregistration, measured.
+func (u *instrumentedUpstream) UnregisterProvider(ctx context.Context, providerUID string) (string, error) {
+	ctx, done := u.call(ctx, "UnregisterProvider", attribute.String("vasagw.provider_uid", providerUID))
+	id, err := u.Upstream.UnregisterProvider(ctx, providerUID)
+	done(err)
+	return id, err
+}
+
+// Sync starts a provider sync, measured.
+func (u *instrumentedUpstream) Sync(ctx context.Context, providerID string) (string, error) {
+	ctx, done := u.call(ctx, "Sync", attribute.String("vasagw.provider", providerID))
+	id, err := u.Upstream.Sync(ctx, providerID)
+	done(err)
+	return id, err
+}
+
+// RefreshCertificate starts a provider certificate refresh, measured.
+func (u *instrumentedUpstream) RefreshCertificate(ctx context.Context, providerID string) (string, error) {
+	ctx, done := u.call(ctx, "RefreshCertificate", attribute.String("vasagw.provider", providerID))
+	id, err := u.Upstream.RefreshCertificate(ctx, providerID)
+	done(err)
+	return id, err
+}
+
+// TaskResult reads a finished task's result, measured.
+func (u *instrumentedUpstream) TaskResult(ctx context.Context, taskID string) (*vcenter.TaskResult, error) {
+	ctx, done := u.call(ctx, "TaskResult", attribute.String("vasagw.task", taskID))
+	res, err := u.Upstream.TaskResult(ctx, taskID)
+	done(err)
+	return res, err
 }
 
 // Ping checks the session (the health check's call), measured.
