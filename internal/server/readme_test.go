@@ -42,6 +42,12 @@ var readmeExpectations = []struct {
 	{"curl -s -X POST localhost:8080/sdk/vim25/8.0.1.0/sms/VasaProvider/vp-404/QueryProviderInfo", `{"_typeName":"ManagedObjectNotFound"`},
 	{"curl -s -D - -X POST localhost:8080/sdk/vim25/8.0.1.0/SessionManager/SessionManager/Login", `"_typeName":"UserSession"`},
 	{"id=$(curl", `{"_typeName":"NoPermission"`},
+	{"curl -s localhost:8080/v1/vcenters/default/vasaProviders/vp-3\n", `"certificateStatus":"CERTIFICATE_STATUS_EXPIRED"`},
+	{"curl -s -X POST localhost:8080/v1/vcenters/default/vasaProviders/vp-3:recover -d '{\"username\"", `"reason":"PROVIDER_CERTIFICATE_NOT_RENEWED"`},
+	{"curl -s -X POST localhost:8080/smssim/providers/vp-3/renew-certificate", `"sha256Fingerprint":"`},
+	// The watch of the recovery to its end, the new provider its result.
+	{"id=$(curl -s -X POST localhost:8080/v1/vcenters/default/vasaProviders/vp-3:recover", `"kind":"KIND_RECOVER","result":"vcenters/default/vasaProviders/vp-7"`},
+	{"curl -s localhost:8080/v1/vcenters/default/vasaProviders/vp-7\n", `"certificateStatus":"CERTIFICATE_STATUS_VALID"`},
 }
 
 // readmeExamples returns the curl and grpcurl lines of README.md's sh

@@ -11,6 +11,7 @@ import (
 	"github.com/vasagw/vasagw/internal/config"
 	"github.com/vasagw/vasagw/internal/rest"
 	"github.com/vasagw/vasagw/internal/service"
+	"github.com/vasagw/vasagw/internal/smssim"
 	"github.com/vasagw/vasagw/internal/telemetry"
 	"github.com/vasagw/vasagw/internal/vijson"
 )
@@ -27,7 +28,10 @@ import (
 // as vi.Register(mux) is: it then shares the limits, CORS, authentication,
 // metrics and spans, and reaches the service, like the others, only over
 // conn.
-func restHandler(ctx context.Context, cfg config.Config, o options, log *slog.Logger, conn *grpc.ClientConn, tel *telemetry.Telemetry, rd *readiness, sec *security, users *service.UserSessions) (http.Handler, error) {
+//
+// simControls, when not nil, are the embedded simulators' test controls
+// (the demo only), served at their own routes.
+func restHandler(ctx context.Context, cfg config.Config, o options, log *slog.Logger, conn *grpc.ClientConn, tel *telemetry.Telemetry, rd *readiness, sec *security, users *service.UserSessions, simControls http.Handler) (http.Handler, error) {
 	api, err := rest.NewHandler(ctx, conn, rest.Options{Logger: log, SSEKeepalive: o.sseKeepalive})
 	if err != nil {
 		return nil, err
@@ -40,6 +44,10 @@ func restHandler(ctx context.Context, cfg config.Config, o options, log *slog.Lo
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.Handle("/", api)
 	vi.Register(mux)
+	if simControls != nil {
+		mux.Handle("POST "+smssim.ControlPrefix, simControls)
+		mux.Handle("POST /vcenters/{vcenter}"+smssim.ControlPrefix, simControls)
+	}
 
 	outer := http.NewServeMux()
 	outer.HandleFunc("GET /readyz", rd.readyz)

@@ -175,7 +175,7 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 		return fmt.Errorf("in-process gRPC client: %w", err)
 	}
 	defer conn.Close()
-	handler, err := restHandler(ctx, cfg, o, log, conn, tel, rd, sec, users)
+	handler, err := restHandler(ctx, cfg, o, log, conn, tel, rd, sec, users, vcs.simulatorControls())
 	if err != nil {
 		return err
 	}

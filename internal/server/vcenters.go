@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,12 +44,16 @@ type vcenterSpec struct {
 
 // liveVCenter is one vCenter being served.
 type liveVCenter struct {
-	spec    vcenterSpec
-	sim     *smssim.Server // simulated only
-	session *vcenter.Session
-	up      telemetry.Upstream // the session, measured
-	vc      service.VCenter
-	health  *tracker
+	spec vcenterSpec
+	sim  *smssim.Server // simulated only
+	// controls forwards to the simulator's test controls (simulated only),
+	// and closeControls releases its connections.
+	controls      http.Handler
+	closeControls func()
+	session       *vcenter.Session
+	up            telemetry.Upstream // the session, measured
+	vc            service.VCenter
+	health        *tracker
 }
 
 // vcenterSet runs the served vCenters: one session, health check and
@@ -198,6 +203,12 @@ func (s *vcenterSet) start(spec vcenterSpec) (*liveVCenter, error) {
 		} else {
 			log.Info("no --vcenter-url: serving the embedded SMS simulator (demo data, not a real vCenter)", "simulator_url", sim.URL.String())
 		}
+		controls, closeControls, err := simulatorProxy(sim)
+		if err != nil {
+			sim.Close()
+			return nil, err
+		}
+		lv.controls, lv.closeControls = controls, closeControls
 		pw := sim.Password
 		cfg.URL, cfg.Username, cfg.CAFile = sim.URL, sim.Username, sim.CAFile
 		cfg.Password = func() (string, error) { return pw, nil }
@@ -218,6 +229,7 @@ func (s *vcenterSet) start(spec vcenterSpec) (*liveVCenter, error) {
 	session, err := vcenter.NewSession(cfg)
 	if err != nil {
 		if lv.sim != nil {
+			lv.closeControls()
 			lv.sim.Close()
 		}
 		return nil, err
@@ -243,6 +255,7 @@ func (s *vcenterSet) closeLive(lv *liveVCenter) {
 		defer s.closing.Done()
 		closeSession(lv.session, s.log)
 		if lv.sim != nil {
+			lv.closeControls()
 			lv.sim.Close()
 		}
 	}()
