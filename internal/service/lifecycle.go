@@ -20,9 +20,9 @@ import (
 // certificate the caller confirmed (the RegisterProvider and RecoverProvider comments in proto/vasagw/v1/vasa_provider_service.proto).
 
 // LifecycleUpstream is what the life-cycle RPCs need of one vCenter, beyond
-// the [Upstream] that reads providers and tasks. *vcenter.Session satisfies
-// it; through an upstream that does not (a user's own session of the
-// VI/JSON facade, so far) these RPCs answer UNIMPLEMENTED.
+// the [Upstream] that reads providers and tasks. *vcenter.Session and
+// *vcenter.UserSession satisfy it; through an upstream that does not, these
+// RPCs answer UNIMPLEMENTED.
 type LifecycleUpstream interface {
 	RegisterProvider(ctx context.Context, spec vcenter.ProviderSpec) (taskID string, err error)
 	UnregisterProvider(ctx context.Context, providerUID string) (taskID string, err error)

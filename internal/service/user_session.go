@@ -215,5 +215,5 @@ func (c callerUpstream) Task(ctx context.Context, taskID string) (*vcenter.TaskI
 // A user's own session serves every call the shared one does.
 var (
 	_ UserUpstream      = (*vcenter.UserSession)(nil)
-	_ lifecycleUpstream = (*vcenter.UserSession)(nil)
+	_ LifecycleUpstream = (*vcenter.UserSession)(nil)
 )
