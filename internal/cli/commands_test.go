@@ -368,6 +368,13 @@ func TestCompletionAndHelp(t *testing.T) {
 		t.Fatalf("completion bash: exit %d: %s", code, errOut.String())
 	}
 	contains(t, "completion bash", out.String(), "__start_vasactl")
+	// Tab after `providers reconnect` offers the gateway's providers.
+	g := startGateway(t)
+	out = syncBuffer{}
+	if code := runIO(context.Background(), noConfig(t), &out, &errOut, "__complete", "--plaintext", "--addr", g.addr, "providers", "reconnect", "vp-"); code != 0 {
+		t.Fatalf("__complete: exit %d: %s", code, errOut.String())
+	}
+	contains(t, "completion of providers", out.String(), "vp-1\tarray-a\n", "vp-6\tlegacy-f\n", ":4\n")
 	out = syncBuffer{}
 	if code := runIO(context.Background(), noConfig(t), &out, &errOut, "--help"); code != 0 {
 		t.Fatalf("--help: exit %d", code)

@@ -54,9 +54,10 @@ full name (vcenters/default/vasaProviders/vp-1).`,
 	list.Flags().StringVar(&filter, "filter", "", "AIP-160 filter over status, certificate_status, certificate_expire_time, vasa_version, display_name")
 
 	get := &cobra.Command{
-		Use:   "get PROVIDER",
-		Short: "Show one provider",
-		Args:  cobraArgs(cobra.ExactArgs(1)),
+		Use:               "get PROVIDER",
+		Short:             "Show one provider",
+		Args:              cobraArgs(cobra.ExactArgs(1)),
+		ValidArgsFunction: a.completeProviders,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := a.resolveName("vasaProviders", args[0])
 			if err != nil {

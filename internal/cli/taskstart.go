@@ -41,9 +41,10 @@ func (f *taskFlags) id() string {
 func (a *app) providerTaskCommand(verb, short string, call func(s *taskStart, name, requestID string) (*vasagwv1.Task, error)) *cobra.Command {
 	var tf taskFlags
 	cmd := &cobra.Command{
-		Use:   verb + " PROVIDER",
-		Short: short,
-		Args:  cobraArgs(cobra.ExactArgs(1)),
+		Use:               verb + " PROVIDER",
+		Short:             short,
+		Args:              cobraArgs(cobra.ExactArgs(1)),
+		ValidArgsFunction: a.completeProviders,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := a.resolveName("vasaProviders", args[0])
 			if err != nil {
@@ -170,8 +171,9 @@ unregister is resumed by the same command with the same --request-id.
 
 The password is read from --password-file, or asked for with no echo on a
 terminal; never from a flag or the environment.`,
-		Example: `  vasactl providers recover vp-3 --username vasa-admin --password-file ./pw --wait`,
-		Args:    cobraArgs(cobra.ExactArgs(1)),
+		Example:           `  vasactl providers recover vp-3 --username vasa-admin --password-file ./pw --wait`,
+		Args:              cobraArgs(cobra.ExactArgs(1)),
+		ValidArgsFunction: a.completeProviders,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := ctxOf(cmd)
 			name, err := a.resolveName("vasaProviders", args[0])
