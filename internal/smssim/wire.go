@@ -196,6 +196,7 @@ type edit struct {
 // frame is one open element of the answer being rewritten.
 type frame struct {
 	name   string   // local name
+	ns     string   // the default namespace in effect
 	typ    string   // its data type, "" when unknown
 	rename string   // the end tag's new local name, "" to keep it
 	drop   []string // child properties to leave out
@@ -246,7 +247,10 @@ func rewriteSMS(body []byte, version string) []byte {
 				continue
 			}
 			tag := string(body[off:d.InputOffset()])
-			fr := frame{name: name, typ: xsiType(t)}
+			fr := frame{name: name, typ: xsiType(t), ns: parent.ns}
+			if ns := attr(t, "xmlns"); ns != "" {
+				fr.ns = ns
+			}
 			if fr.typ == "" {
 				fr.typ = declaredType[[2]string{parent.name, name}]
 			}
@@ -267,6 +271,16 @@ func rewriteSMS(body []byte, version string) []byte {
 					ns = "urn:" + Namespace
 				}
 				tag = strings.Replace(tag, `xmlns="urn:vim25"`, `xmlns="`+ns+`"`, 1)
+				fr.ns = ns
+			} else if raw := rawXSIType(t); raw != "" && !strings.Contains(raw, ":") && fr.typ != "" {
+				// A type of the other namespace than the one in effect
+				// (a vim25 SystemError as the cause of an SMS fault): name
+				// it with its namespace, as vCenter's serializer does.
+				if want := typeNamespace(fr.typ); want != "" && want != fr.ns {
+					prefix := strings.TrimPrefix(want, "urn:")
+					tag = strings.Replace(tag, `type="`+fr.typ+`"`, `type="`+prefix+":"+fr.typ+`"`, 1)
+					tag = declareNamespace(tag, prefix, want)
+				}
 			}
 			if tag != string(body[off:d.InputOffset()]) {
 				edits = append(edits, edit{off, d.InputOffset(), tag})
@@ -378,6 +392,38 @@ func defaultFaultString(typeName, objType, objValue string) string {
 		return "A general system error occurred."
 	}
 	return typeName
+}
+
+// typeNamespace is the namespace of the SMS or vim25 type name, "" when it
+// is neither.
+func typeNamespace(name string) string {
+	if isSMSType(name) {
+		return "urn:" + Namespace
+	}
+	if _, ok := vimtypes.TypeFunc()(name); ok {
+		return "urn:vim25"
+	}
+	return ""
+}
+
+// declareNamespace adds xmlns:prefix="ns" to the start tag tag.
+func declareNamespace(tag, prefix, ns string) string {
+	end := len(tag) - 1
+	if strings.HasSuffix(tag, "/>") {
+		end--
+	}
+	return tag[:end] + ` xmlns:` + prefix + `="` + ns + `"` + tag[end:]
+}
+
+// rawXSIType returns an element's xsi:type attribute as written (vcsim
+// also writes it with the prefix _XMLSchema-instance).
+func rawXSIType(t xml.StartElement) string {
+	for _, a := range t.Attr {
+		if a.Name.Local == "type" && (a.Name.Space == "xsi" || strings.HasSuffix(a.Name.Space, "XMLSchema-instance")) {
+			return a.Value
+		}
+	}
+	return ""
 }
 
 // xsiType returns the local part of an element's xsi:type attribute.

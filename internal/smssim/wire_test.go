@@ -239,6 +239,8 @@ func TestRequestedVersionHonoured(t *testing.T) {
 		{"6.7.1", info, []string{"<category>", "<statusFault>"}, nil},
 		{"", info, []string{"<category>", "<statusFault>"}, nil},
 		{"2.0", about, []string{"<apiVersion>"}, []string{"<vasaApiVersion>"}},
+		// A vim25 type inside an SMS answer is named with its namespace.
+		{"", strings.Replace(info, "vp-3", "vp-4", 1), []string{`type="vim25:SystemError" xmlns:vim25="urn:vim25"`, `type="ProviderConnectionFailed"`}, []string{`type="SystemError"`}},
 		{"4.0", about, []string{"<vasaApiVersion>"}, nil},
 	}
 	for _, tt := range tests {
