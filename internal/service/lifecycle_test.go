@@ -527,6 +527,7 @@ func TestLifecycleRequestIDs(t *testing.T) {
 	f.out.record(err)
 	wantStatus(t, err, codes.InvalidArgument, "REQUEST_ID_REUSED")
 
+	f.sim.Sim.SetSpeed(20) // the register's task fails half-way through
 	reg := uuid()
 	task, err := f.providers.RegisterProvider(ctx, &vasagwv1.RegisterProviderRequest{
 		Parent: "vcenters/default", DisplayName: "array-new", Url: "https://127.0.0.1:1/vasa/version.xml",
@@ -606,8 +607,9 @@ func checkSteps(t *testing.T, seen []*vasagwv1.Task) {
 // TestRecoverPreflightRefuses: while vp-3's URL still presents its expired
 // certificate the recovery is refused PROVIDER_CERTIFICATE_NOT_RENEWED with
 // the missing step, and nothing is unregistered; a provider that needs no
-// recovery is refused RECOVERY_NOT_NEEDED; after the renewal, a fingerprint
-// that is not the presented certificate's is CERTIFICATE_FINGERPRINT_MISMATCH.
+// recovery is refused RECOVERY_NOT_NEEDED; after the renewal, a provider
+// that cannot be reached is PROVIDER_UNREACHABLE, and a fingerprint that is
+// not the presented certificate's is CERTIFICATE_FINGERPRINT_MISMATCH.
 func TestRecoverPreflightRefuses(t *testing.T) {
 	t.Parallel()
 	f := newLifecycleFixture(t)
@@ -646,6 +648,15 @@ func TestRecoverPreflightRefuses(t *testing.T) {
 
 	renewed, err := f.sim.Sim.RenewProviderCertificate("vp-3")
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sim.Sim.SetProviderReachable("vp-3", false); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.providers.RecoverProvider(ctx, recoverRequest(uuid(), ""))
+	f.out.record(err)
+	wantStatus(t, err, codes.Unavailable, "PROVIDER_UNREACHABLE")
+	if err := f.sim.Sim.SetProviderReachable("vp-3", true); err != nil {
 		t.Fatal(err)
 	}
 	_, err = f.providers.RecoverProvider(ctx, recoverRequest(uuid(), strings.Repeat("ab", 32)))
