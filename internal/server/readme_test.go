@@ -13,13 +13,11 @@ import (
 )
 
 // readmeExpectations is what each example command of README.md prints,
-// in README order. A README example without an expectation here, or an
+// in README order: the command starts with prefix, and its output
+// contains want. A README example without an expectation here, or an
 // expectation without its example, fails the test: the README and this
 // list change together.
-var readmeExpectations = []struct {
-	prefix string // the command starts with this
-	want   string // its output contains this
-}{
+var readmeExpectations = []struct{ prefix, want string }{
 	{"curl -s localhost:8080/v1/vcenters/default/vasaProviders\n", `"name":"vcenters/default/vasaProviders/vp-1"`},
 	{"curl -s localhost:8080/v1/vcenters/default/vasaProviders/vp-2\n", `"status":"STATUS_DISCONNECTED"`},
 	{"curl -s -X POST localhost:8080/v1/vcenters/default/vasaProviders/vp-2:reconnect", `"name":"vcenters/default/tasks/SmsTask-1"`},
@@ -48,11 +46,24 @@ var readmeExpectations = []struct {
 	// The watch of the recovery to its end, the new provider its result.
 	{"id=$(curl -s -X POST localhost:8080/v1/vcenters/default/vasaProviders/vp-3:recover", `"kind":"KIND_RECOVER","result":"vcenters/default/vasaProviders/vp-7"`},
 	{"curl -s localhost:8080/v1/vcenters/default/vasaProviders/vp-7\n", `"certificateStatus":"CERTIFICATE_STATUS_VALID"`},
+	{"curl -s localhost:8080/v1/vcenters\n", `"smsVersion":"8.0.2.0"`},
+	{"curl -s localhost:8080/v1/vcenters/default\n", `"state":"STATE_READY"`},
+	{"curl -s localhost:8080/v1/vcenters/east/vasaProviders\n", `"reason":"VCENTER_NOT_FOUND"`},
+	{"grpcurl -plaintext -d '{\"service\":\"vcenters/default\"}' localhost:9090 grpc.health.v1.Health/Check", `"SERVING"`},
 }
 
-// readmeExamples returns the curl and grpcurl lines of README.md's sh
-// blocks, in order.
-func readmeExamples(t *testing.T) []string {
+// readmeSimulateExpectations are those of the README's `sh
+// simulate-vcenters` blocks, run against `--simulate-vcenters east,west`.
+var readmeSimulateExpectations = []struct{ prefix, want string }{
+	{"curl -s localhost:8080/v1/vcenters\n", `"name":"vcenters/west"`},
+	{"curl -s -X POST localhost:8080/v1/vcenters/west/vasaProviders/vp-2:reconnect", `"name":"vcenters/west/tasks/SmsTask-1"`},
+	{"curl -s localhost:8080/v1/vcenters/east/tasks/SmsTask-1\n", `"reason":"TASK_NOT_FOUND"`},
+	{"grpcurl -plaintext -d '{\"service\":\"vcenters/west\"}' localhost:9090 grpc.health.v1.Health/Check", `"SERVING"`},
+}
+
+// readmeExamples returns the curl and grpcurl lines of README.md's code
+// blocks whose info string is info ("sh"), in order.
+func readmeExamples(t *testing.T, info string) []string {
 	t.Helper()
 	f, err := os.Open("../../README.md")
 	if err != nil {
@@ -60,15 +71,14 @@ func readmeExamples(t *testing.T) []string {
 	}
 	defer f.Close()
 	var out []string
-	inSh := false
+	inSh, inBlock := false, false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
-		case strings.HasPrefix(line, "```sh"):
-			inSh = true
 		case strings.HasPrefix(line, "```"):
-			inSh = false
+			inSh = !inBlock && strings.TrimSpace(strings.TrimPrefix(line, "```")) == info
+			inBlock = !inBlock
 		case inSh && (strings.HasPrefix(line, "curl ") || strings.HasPrefix(line, "grpcurl ") || strings.HasPrefix(line, "id=$(curl ")):
 			out = append(out, line)
 		}
@@ -83,9 +93,26 @@ func readmeExamples(t *testing.T) []string {
 // (only the ports are the test's own) against the gateway on its embedded
 // simulator, as `go run ./cmd/server` starts it.
 func TestReadmeExamples(t *testing.T) {
-	examples := readmeExamples(t)
-	if len(examples) != len(readmeExpectations) {
-		t.Fatalf("README has %d examples, the test expects %d:\n%s", len(examples), len(readmeExpectations), strings.Join(examples, "\n"))
+	g := runReadmeExamples(t, "sh", readmeExpectations, nil)
+	if !strings.Contains(g.logs.String(), "embedded SMS simulator") {
+		t.Errorf("the embedded simulator is not announced in the log:\n%s", g.logs.String())
+	}
+}
+
+// TestReadmeSimulateExamples runs the README's examples of several
+// vCenters against `--simulate-vcenters east,west`.
+func TestReadmeSimulateExamples(t *testing.T) {
+	runReadmeExamples(t, "sh simulate-vcenters", readmeSimulateExpectations, []string{"--simulate-vcenters=east,west"})
+}
+
+// runReadmeExamples runs the examples of the README's blocks with info
+// string info against a gateway started with flags, each checked against
+// its expectation.
+func runReadmeExamples(t *testing.T, info string, expectations []struct{ prefix, want string }, flags []string) *gateway {
+	t.Helper()
+	examples := readmeExamples(t, info)
+	if len(examples) != len(expectations) {
+		t.Fatalf("README has %d examples, the test expects %d:\n%s", len(examples), len(expectations), strings.Join(examples, "\n"))
 	}
 	for _, tool := range []string{"curl", "grpcurl"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -95,7 +122,7 @@ func TestReadmeExamples(t *testing.T) {
 			t.Skipf("%s is not installed; .ci/run installs it and sets VASAGW_README_TOOLS=required", tool)
 		}
 	}
-	cfg, err := config.Load([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0"}, mapLookup(nil))
+	cfg, err := config.Load(append([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0"}, flags...), mapLookup(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +132,7 @@ func TestReadmeExamples(t *testing.T) {
 	httpAddr := strings.TrimPrefix(g.base, "http://")
 
 	for i, ex := range examples {
-		exp := readmeExpectations[i]
+		exp := expectations[i]
 		if !strings.HasPrefix(ex+"\n", exp.prefix) {
 			t.Fatalf("README example %d is\n  %s\nthe test expects one starting with\n  %s", i, ex, exp.prefix)
 		}
@@ -120,7 +147,5 @@ func TestReadmeExamples(t *testing.T) {
 			t.Errorf("README example %d\n  %s\nprinted\n%s\nwithout %q", i, ex, out, exp.want)
 		}
 	}
-	if !strings.Contains(g.logs.String(), "embedded SMS simulator") {
-		t.Errorf("the embedded simulator is not announced in the log:\n%s", g.logs.String())
-	}
+	return g
 }
