@@ -1,6 +1,9 @@
 package server
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	encpem "encoding/pem"
 	"fmt"
 	"net/http"
 	"os"
@@ -52,7 +55,17 @@ func hasDetail(st *status.Status, name string) bool {
 func TestFaultTableEndToEnd(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t)
-	const pem = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2VydGlmaWNhdGVOb3RUcnVzdGVkMAoGCCqGSM49BAMC\n-----END CERTIFICATE-----\n"
+	// A real certificate, so that the rows that carry one also give its
+	// SHA-256 fingerprint ("AB:CD:...") in the ErrorInfo metadata.
+	pem := smssim.DefaultProviders()[0].Info.Certificate
+	block, _ := encpem.Decode([]byte(pem))
+	sum := sha256.Sum256(block.Bytes)
+	hexSum := strings.ToUpper(hex.EncodeToString(sum[:]))
+	var pairs []string
+	for i := 0; i < len(hexSum); i += 2 {
+		pairs = append(pairs, hexSum[i:i+2])
+	}
+	fingerprint := map[string]string{"certificateSha256Fingerprint": strings.Join(pairs, ":")}
 	tests := []struct {
 		name     string
 		fault    vimtypes.BaseMethodFault
@@ -62,9 +75,10 @@ func TestFaultTableEndToEnd(t *testing.T) {
 		details  []string          // detail types that must be present
 		absent   []string          // detail types that must not be present
 		metadata map[string]string // ErrorInfo metadata that must be present
+		property [2]string         // a VimFault property that must be present, and its value
 	}{
-		{name: "InvalidCertificate", fault: &smstypes.InvalidCertificate{Certificate: pem}, code: codes.FailedPrecondition, http: 400, reason: "INVALID_CERTIFICATE", details: []string{"PreconditionFailure", "Help"}},
-		{name: "CertificateNotTrusted", fault: &smstypes.CertificateNotTrusted{Certificate: pem}, code: codes.FailedPrecondition, http: 400, reason: "CERTIFICATE_NOT_TRUSTED"},
+		{name: "InvalidCertificate", fault: &smstypes.InvalidCertificate{Certificate: pem}, code: codes.FailedPrecondition, http: 400, reason: "INVALID_CERTIFICATE", details: []string{"PreconditionFailure", "Help"}, metadata: fingerprint},
+		{name: "CertificateNotTrusted", fault: &smstypes.CertificateNotTrusted{Certificate: pem}, code: codes.FailedPrecondition, http: 400, reason: "CERTIFICATE_NOT_TRUSTED", metadata: fingerprint, property: [2]string{"certificate", pem}},
 		{name: "ProviderConnectionFailed", fault: &smstypes.ProviderConnectionFailed{}, code: codes.Unavailable, http: 503, reason: "PROVIDER_CONNECTION_FAILED", details: []string{"RetryInfo"}},
 		{name: "ProviderBusy", fault: &smstypes.ProviderBusy{}, code: codes.Unavailable, http: 503, reason: "PROVIDER_BUSY", details: []string{"RetryInfo"}},
 		{name: "ProviderUnavailable", fault: &smstypes.ProviderUnavailable{}, code: codes.Unavailable, http: 503, reason: "PROVIDER_UNAVAILABLE", details: []string{"RetryInfo"}},
@@ -93,6 +107,18 @@ func TestFaultTableEndToEnd(t *testing.T) {
 		{name: "Timedout", fault: &vimtypes.Timedout{}, code: codes.DeadlineExceeded, http: 504, reason: "TIMEDOUT"},
 		{name: "SystemError", fault: &vimtypes.SystemError{Reason: "disk full"}, code: codes.Internal, http: 500, reason: "SYSTEM_ERROR"},
 		{name: "other Provider fault", fault: &smstypes.ProviderSyncFailed{}, code: codes.Internal, http: 500, reason: "PROVIDER_SYNC_FAILED"},
+		// The life-cycle rows (API.md, "New fault rows").
+		{name: "CertificateRefreshFailed", fault: &smstypes.CertificateRefreshFailed{ProviderId: []string{"uid-1"}}, code: codes.Internal, http: 500, reason: "CERTIFICATE_REFRESH_FAILED"},
+		{name: "CertificateRevocationFailed", fault: &smstypes.CertificateRevocationFailed{}, code: codes.Internal, http: 500, reason: "CERTIFICATE_REVOCATION_FAILED"},
+		{name: "ProviderRegistrationFault", fault: &smstypes.ProviderRegistrationFault{}, code: codes.Internal, http: 500, reason: "PROVIDER_REGISTRATION_FAULT"},
+		{name: "CertificateAuthorityFault", fault: &smstypes.CertificateAuthorityFault{FaultCode: 7}, code: codes.Internal, http: 500, reason: "CERTIFICATE_AUTHORITY_FAULT"},
+		{name: "CertificateNotImported", fault: &smstypes.CertificateNotImported{}, code: codes.Internal, http: 500, reason: "CERTIFICATE_NOT_IMPORTED"},
+		{name: "ProviderUnregistrationFault", fault: &smstypes.ProviderUnregistrationFault{}, code: codes.Internal, http: 500, reason: "PROVIDER_UNREGISTRATION_FAULT"},
+		{name: "ProviderSyncFailed", fault: &smstypes.ProviderSyncFailed{}, code: codes.Internal, http: 500, reason: "PROVIDER_SYNC_FAILED"},
+		{name: "TooMany", fault: &smstypes.TooMany{MaxBatchSize: 64}, code: codes.ResourceExhausted, http: 429, reason: "TOO_MANY", metadata: map[string]string{"maxBatchSize": "64"}},
+		{name: "QueryExecutionFault", fault: &smstypes.QueryExecutionFault{}, code: codes.Unavailable, http: 503, reason: "QUERY_EXECUTION_FAULT", details: []string{"RetryInfo"}},
+		{name: "InvalidState", fault: &vimtypes.InvalidState{}, code: codes.FailedPrecondition, http: 400, reason: "INVALID_STATE"},
+		{name: "NotSupportedByProvider", fault: &smstypes.NotSupportedByProvider{}, code: codes.FailedPrecondition, http: 400, reason: "NOT_SUPPORTED_BY_PROVIDER"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,8 +158,12 @@ func TestFaultTableEndToEnd(t *testing.T) {
 				}
 			}
 			for _, d := range st.Details() {
-				if vf, ok := d.(*vasagwv1.VimFault); ok && vf.GetTypeName() != tt.name && tt.name != "sms InvalidSession" && tt.name != "other Provider fault" {
+				vf, ok := d.(*vasagwv1.VimFault)
+				if ok && vf.GetTypeName() != tt.name && tt.name != "sms InvalidSession" && tt.name != "other Provider fault" {
 					t.Errorf("VimFault type %q, want %q", vf.GetTypeName(), tt.name)
+				}
+				if ok && tt.property[0] != "" && vf.GetProperties()[tt.property[0]] != tt.property[1] {
+					t.Errorf("VimFault property %s = %q, want %q", tt.property[0], vf.GetProperties()[tt.property[0]], tt.property[1])
 				}
 			}
 			if got := fmt.Sprint(st.Proto()); strings.Contains(got, "not-for-callers") {
