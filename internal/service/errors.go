@@ -685,6 +685,7 @@ func vimFault(f *vcenter.Fault) *vasagwv1.VimFault {
 			}
 			out.Properties[ck] = cv
 		}
+		out.ViJsonProperties = structuredProperties(cur.Structured, fits)
 		if root == nil {
 			root = out
 		} else {
@@ -693,6 +694,30 @@ func vimFault(f *vcenter.Fault) *vasagwv1.VimFault {
 		parent = out
 	}
 	return root
+}
+
+// structuredProperties keeps a fault's VI/JSON-encoded properties, by
+// name, while they fit: whole or not at all, since a cut would break the
+// JSON.
+func structuredProperties(props map[string]string, fits func(int) bool) map[string]string {
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		if !secretProperty(k) && utf8.ValidString(k) && utf8.ValidString(props[k]) && len(k) <= maxDetailString {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var out map[string]string
+	for _, k := range keys {
+		if !fits(len(k) + len(props[k])) {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string)
+		}
+		out[k] = props[k]
+	}
+	return out
 }
 
 // secretProperty reports whether a fault property may hold a credential.

@@ -94,6 +94,10 @@ type Fault struct {
 	// Secrets (session cookies, passwords, tokens) are never included.
 	// Zero values are left out.
 	Properties map[string]string
+	// Structured are the fault's own properties that are not scalars
+	// (arrays, data objects), each as its VI/JSON encoding, under the same
+	// rules as Properties (secrets never included).
+	Structured map[string]string
 }
 
 // Message is a LocalizableMessage of a fault.
@@ -209,6 +213,7 @@ func fromMethodFault(f vimtypes.BaseMethodFault, msg string, depth int) *Fault {
 	if len(props) > 0 {
 		out.Properties = props
 	}
+	out.Structured = structuredProperties(v)
 	return out
 }
 

@@ -68,23 +68,18 @@ func NewDecoder(r io.Reader) *json.Decoder {
 // the root value and every data object, the plain type name (as vCenter
 // writes it).
 //
-// An array result is a JSON array of such values, as vCenter sends it (the
-// encoder alone would box a root slice as `{"_typeName":"[]T","_value":...}`).
+// An array result is a plain JSON array, as vCenter sends it: `_typeName`
+// on each data object in it, not on the array (the encoder would box a
+// root slice as `{"_typeName":"[]T","_value":...}`).
 func encode(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() != reflect.Uint8 {
-		buf.WriteByte('[')
-		for i := range rv.Len() {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			b, err := encode(rv.Index(i).Interface())
-			if err != nil {
-				return nil, err
-			}
-			buf.Write(bytes.TrimRight(b, "\n"))
+		enc := json.NewEncoder(&buf)
+		enc.SetDiscriminator(typeNameMember, valueNameMember, json.DiscriminatorEncodeTypeNameAllObjects)
+		enc.SetTypeToDiscriminatorFunc(vimtypes.VmomiTypeName)
+		if err := enc.Encode(v); err != nil {
+			return nil, err
 		}
-		buf.WriteByte(']')
 		return buf.Bytes(), nil
 	}
 	if err := vimtypes.NewJSONEncoder(&buf).Encode(v); err != nil {

@@ -63,7 +63,39 @@ func fromVimFault(vf *vasagwv1.VimFault, depth int) vimtypes.BaseMethodFault {
 	for name, value := range vf.GetProperties() {
 		setProperty(v.Elem(), name, value)
 	}
+	for name, js := range vf.GetViJsonProperties() {
+		if fv, ok := field(v.Elem(), name); ok {
+			target := reflect.New(fv.Type())
+			if decodeSafely(NewDecoder(strings.NewReader(js)).Decode, target.Interface()) == nil {
+				fv.Set(target.Elem())
+			}
+		}
+	}
 	return f
+}
+
+// field returns the field of fault struct v (or of a fault struct it
+// embeds, MethodFault aside) whose vSphere name is name.
+func field(v reflect.Value, name string) (reflect.Value, bool) {
+	t := v.Type()
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		if sf.Anonymous {
+			if sf.Type != methodFaultType && sf.Type.Kind() == reflect.Struct {
+				if fv, ok := field(v.Field(i), name); ok {
+					return fv, true
+				}
+			}
+			continue
+		}
+		if propertyName(sf) == name {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
 }
 
 var (
@@ -91,28 +123,8 @@ func localized(f vimtypes.BaseMethodFault) *vimtypes.LocalizedMethodFault {
 // rendering. A property that names no field, or whose value does not
 // parse, is left out: the fault keeps its type and its other properties.
 func setProperty(v reflect.Value, name, value string) bool {
-	t := v.Type()
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
-		fv := v.Field(i)
-		if sf.Anonymous {
-			if sf.Type == methodFaultType || fv.Kind() != reflect.Struct {
-				continue
-			}
-			if setProperty(fv, name, value) {
-				return true
-			}
-			continue
-		}
-		if propertyName(sf) != name {
-			continue
-		}
-		return setScalar(fv, value)
-	}
-	return false
+	fv, ok := field(v, name)
+	return ok && setScalar(fv, value)
 }
 
 // propertyName is the vSphere (JSON) name of a field.

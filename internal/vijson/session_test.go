@@ -56,6 +56,10 @@ func TestReadOnlyUserSession(t *testing.T) {
 	if f.PrivilegeId != smssim.ConfigureServicePrivilege {
 		t.Fatalf("NoPermission.privilegeId %q", f.PrivilegeId)
 	}
+	if len(f.MissingPrivileges) != 1 || f.MissingPrivileges[0].Entity.Value != "vp-2" ||
+		len(f.MissingPrivileges[0].PrivilegeIds) != 1 || f.MissingPrivileges[0].PrivilegeIds[0] != smssim.ConfigureServicePrivilege {
+		t.Fatalf("NoPermission.missingPrivileges %+v, want vCenter's", f.MissingPrivileges)
+	}
 	if got := e.sim.Sim.CallsOn("VasaProviderReconnect_Task", "vp-2"); got != before+1 {
 		t.Fatalf("the user's reconnect reached vCenter %d times, want once", got-before)
 	}

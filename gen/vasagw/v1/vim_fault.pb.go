@@ -37,9 +37,15 @@ type VimFault struct {
 	// The fault's own scalar properties, by their vSphere names (for example
 	// `certificate` for InvalidCertificate, `privilegeId` for NoPermission).
 	// Secrets such as session cookies are never included.
-	Properties    map[string]string `protobuf:"bytes,4,rep,name=properties,proto3" json:"properties,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Properties map[string]string `protobuf:"bytes,4,rep,name=properties,proto3" json:"properties,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The fault's own properties that are not scalars (arrays and data
+	// objects, for example `missingPrivileges` of NoPermission), each as its
+	// VI/JSON encoding (`_typeName` on every data object), so that a VI/JSON
+	// renderer can send them back as vCenter did. Never a secret; left out
+	// when it does not fit the detail's size budget.
+	ViJsonProperties map[string]string `protobuf:"bytes,5,rep,name=vi_json_properties,json=viJsonProperties,proto3" json:"vi_json_properties,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *VimFault) Reset() {
@@ -96,6 +102,13 @@ func (x *VimFault) GetFaultCause() *VimFault {
 func (x *VimFault) GetProperties() map[string]string {
 	if x != nil {
 		return x.Properties
+	}
+	return nil
+}
+
+func (x *VimFault) GetViJsonProperties() map[string]string {
+	if x != nil {
+		return x.ViJsonProperties
 	}
 	return nil
 }
@@ -225,7 +238,7 @@ var File_vasagw_v1_vim_fault_proto protoreflect.FileDescriptor
 
 const file_vasagw_v1_vim_fault_proto_rawDesc = "" +
 	"\n" +
-	"\x19vasagw/v1/vim_fault.proto\x12\tvasagw.v1\"\xa5\x02\n" +
+	"\x19vasagw/v1/vim_fault.proto\x12\tvasagw.v1\"\xc3\x03\n" +
 	"\bVimFault\x12\x1b\n" +
 	"\ttype_name\x18\x01 \x01(\tR\btypeName\x12B\n" +
 	"\rfault_message\x18\x02 \x03(\v2\x1d.vasagw.v1.LocalizableMessageR\ffaultMessage\x124\n" +
@@ -233,8 +246,12 @@ const file_vasagw_v1_vim_fault_proto_rawDesc = "" +
 	"faultCause\x12C\n" +
 	"\n" +
 	"properties\x18\x04 \x03(\v2#.vasagw.v1.VimFault.PropertiesEntryR\n" +
-	"properties\x1a=\n" +
+	"properties\x12W\n" +
+	"\x12vi_json_properties\x18\x05 \x03(\v2).vasagw.v1.VimFault.ViJsonPropertiesEntryR\x10viJsonProperties\x1a=\n" +
 	"\x0fPropertiesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aC\n" +
+	"\x15ViJsonPropertiesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"j\n" +
 	"\x12LocalizableMessage\x12\x10\n" +
@@ -257,23 +274,25 @@ func file_vasagw_v1_vim_fault_proto_rawDescGZIP() []byte {
 	return file_vasagw_v1_vim_fault_proto_rawDescData
 }
 
-var file_vasagw_v1_vim_fault_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_vasagw_v1_vim_fault_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_vasagw_v1_vim_fault_proto_goTypes = []any{
 	(*VimFault)(nil),           // 0: vasagw.v1.VimFault
 	(*LocalizableMessage)(nil), // 1: vasagw.v1.LocalizableMessage
 	(*KeyAnyValue)(nil),        // 2: vasagw.v1.KeyAnyValue
 	nil,                        // 3: vasagw.v1.VimFault.PropertiesEntry
+	nil,                        // 4: vasagw.v1.VimFault.ViJsonPropertiesEntry
 }
 var file_vasagw_v1_vim_fault_proto_depIdxs = []int32{
 	1, // 0: vasagw.v1.VimFault.fault_message:type_name -> vasagw.v1.LocalizableMessage
 	0, // 1: vasagw.v1.VimFault.fault_cause:type_name -> vasagw.v1.VimFault
 	3, // 2: vasagw.v1.VimFault.properties:type_name -> vasagw.v1.VimFault.PropertiesEntry
-	2, // 3: vasagw.v1.LocalizableMessage.arg:type_name -> vasagw.v1.KeyAnyValue
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	4, // 3: vasagw.v1.VimFault.vi_json_properties:type_name -> vasagw.v1.VimFault.ViJsonPropertiesEntry
+	2, // 4: vasagw.v1.LocalizableMessage.arg:type_name -> vasagw.v1.KeyAnyValue
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_vasagw_v1_vim_fault_proto_init() }
@@ -287,7 +306,7 @@ func file_vasagw_v1_vim_fault_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vasagw_v1_vim_fault_proto_rawDesc), len(file_vasagw_v1_vim_fault_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
