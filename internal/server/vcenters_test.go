@@ -431,3 +431,35 @@ func reasonOf(err error) string {
 	}
 	return ""
 }
+
+// TestReloadNeedsCallerAuthenticationForRealVCenters: a gateway that
+// started on simulators only runs without caller authentication, so a
+// reload that would add a real vCenter is refused, and the embedded
+// default stays.
+func TestReloadNeedsCallerAuthenticationForRealVCenters(t *testing.T) {
+	t.Parallel()
+	f := startFleetSims(t, "east")
+	path := f.write(t, "vcenters: []\n")
+	cfg, err := config.Load([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--config=" + path}, mapLookup(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gateway{}
+	startRun(t, cfg, g, ConfigCheckInterval(50*time.Millisecond))
+	waitVCenters(t, g, "default")
+	f.file(t, "east")
+	ctx := testContext(t)
+	for !strings.Contains(g.logs.String(), "config reload refused") {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the reload was not refused")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if !strings.Contains(g.logs.String(), "authentication") {
+		t.Errorf("the refusal does not say why:\n%s", g.logs.String())
+	}
+	if ids := vcenterIDs(t, g); !slices.Equal(ids, []string{"default"}) {
+		t.Errorf("after the refused reload the gateway serves %v, want [default]", ids)
+	}
+}
