@@ -179,11 +179,15 @@ type gatewayTasks struct {
 	// recoveries maps a provider's resource name to its newest recovery
 	// attempt's id.
 	recoveries map[string]string
+	// invalidCertificate holds, by provider resource name, when its
+	// reconnect last faulted InvalidCertificate, oldest first in certOrder.
+	invalidCertificate map[string]time.Time
+	certOrder          []string
 }
 
 func newGatewayTasks(ttl time.Duration) *gatewayTasks {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &gatewayTasks{ttl: ttl, ctx: ctx, cancel: cancel, m: make(map[string]*gatewayTask), recoveries: make(map[string]string)}
+	return &gatewayTasks{ttl: ttl, ctx: ctx, cancel: cancel, m: make(map[string]*gatewayTask), recoveries: make(map[string]string), invalidCertificate: make(map[string]time.Time)}
 }
 
 // start adds t and runs work for it in its own goroutine, with a context

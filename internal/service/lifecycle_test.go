@@ -946,3 +946,33 @@ func TestRecoverAfterFailedUnregister(t *testing.T) {
 		t.Errorf("%d unregisters, want 2", n)
 	}
 }
+
+// TestRecoverAfterReconnectFaultedInvalidCertificate: a provider whose
+// certificate vCenter reports valid, with no status fault, needs no
+// recovery, until its reconnect faults InvalidCertificate; then the
+// recovery gets to the pre-flight (which refuses it here: its URL still
+// presents the old, expired certificate).
+func TestRecoverAfterReconnectFaultedInvalidCertificate(t *testing.T) {
+	t.Parallel()
+	f := newLifecycleFixture(t)
+	ctx := testContext(t)
+	p := smssim.DefaultProviders()[2] // vp-3's seed: reconnect faults InvalidCertificate
+	p.ID = "vp-quiet"
+	p.Info.Name = "array-quiet"
+	p.Info.Url = "https://array-quiet.example.test:8443/vasa/version.xml"
+	p.Info.Uid = "5b1e2c9a-7d4f-4e8b-9a1c-0000000000aa"
+	p.Info.CertificateStatus = "valid"
+	p.Info.StatusFault = nil
+	f.sim.Sim.AddProvider(p)
+	name := "vcenters/default/vasaProviders/vp-quiet"
+	req := &vasagwv1.RecoverProviderRequest{Name: name, Username: "vasa-admin", Password: providerPassword}
+
+	_, err := f.providers.RecoverProvider(ctx, req)
+	f.out.record(err)
+	wantStatus(t, err, codes.FailedPrecondition, "RECOVERY_NOT_NEEDED")
+	_, err = f.providers.ReconnectProvider(ctx, &vasagwv1.ReconnectProviderRequest{Name: name})
+	wantStatus(t, err, codes.FailedPrecondition, "INVALID_CERTIFICATE")
+	_, err = f.providers.RecoverProvider(ctx, req)
+	f.out.record(err)
+	wantStatus(t, err, codes.FailedPrecondition, "PROVIDER_CERTIFICATE_NOT_RENEWED")
+}

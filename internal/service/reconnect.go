@@ -124,6 +124,7 @@ func (s *Service) reconnect(ctx context.Context, name providerName, requestID st
 		return s.startOrJoin(fctx, up, name, key)
 	})
 	if err != nil {
+		s.gateway.noteReconnectFault(resource, err)
 		err = s.fail(ctx, err, name.VCenter, resource, "reconnect provider")
 		s.audit(ctx, resource, "", requestID, "failed: "+status.Code(err).String())
 		return nil, err

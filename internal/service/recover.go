@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"google.golang.org/grpc/status"
@@ -231,13 +232,50 @@ func (s *Service) resumeRecovery(ctx context.Context, up Upstream, prev *gateway
 
 // needsRecovery reports whether a provider is one RecoverProvider is for:
 // its certificate is expired or invalid, or vCenter reports it faulted
-// InvalidCertificate.
-func needsRecovery(p *vcenter.Provider) bool {
+// InvalidCertificate (as its status fault, or as the fault of a reconnect
+// through this gateway).
+func (s *Service) needsRecovery(name providerName, p *vcenter.Provider) bool {
 	switch p.CertificateStatus {
 	case "expired", "invalid":
 		return true
 	}
-	return p.StatusFault != nil && p.StatusFault.Find("InvalidCertificate") != nil
+	if p.StatusFault != nil && p.StatusFault.Find("InvalidCertificate") != nil {
+		return true
+	}
+	return s.gateway.reconnectFaultedCertificate(name.String())
+}
+
+// noteReconnectFault remembers a provider whose reconnect faulted
+// InvalidCertificate, for as long as a request_id is remembered.
+func (g *gatewayTasks) noteReconnectFault(provider string, err error) {
+	var f *vcenter.Fault
+	if !errors.As(err, &f) || f == nil || f.Find("InvalidCertificate") == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	for len(g.certOrder) > 0 {
+		oldest := g.certOrder[0]
+		if len(g.certOrder) < maxGatewayTasks && now.Sub(g.invalidCertificate[oldest]) <= g.ttl {
+			break
+		}
+		delete(g.invalidCertificate, oldest)
+		g.certOrder = g.certOrder[1:]
+	}
+	if _, ok := g.invalidCertificate[provider]; !ok {
+		g.certOrder = append(g.certOrder, provider)
+	}
+	g.invalidCertificate[provider] = now
+}
+
+// reconnectFaultedCertificate reports whether a provider's reconnect
+// faulted InvalidCertificate lately.
+func (g *gatewayTasks) reconnectFaultedCertificate(provider string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t, ok := g.invalidCertificate[provider]
+	return ok && time.Since(t) <= g.ttl
 }
 
 // preflight decides, before anything changes, whether a recovery can
@@ -250,7 +288,7 @@ func (s *Service) preflight(ctx context.Context, name providerName, fingerprint 
 	if err != nil {
 		return nil, err
 	}
-	if !needsRecovery(info) {
+	if !s.needsRecovery(name, info) {
 		return nil, recoveryNotNeeded(name.VCenter, resource, info.CertificateStatus)
 	}
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
