@@ -7,11 +7,20 @@
 // server that tests can take down and bring back.
 //
 // The simulator answers the SMS methods the gateway calls
-// (QueryStorageManager, QueryProvider, QueryProviderInfo,
-// VasaProviderReconnect_Task, VasaProviderSync_Task, QuerySmsTaskInfo,
-// QuerySmsTaskResult) with realistic data, and tasks move queued -> running
-// -> success or error as simulated time passes. Task state is computed from
-// the clock at each query: there are no goroutines per task and no sleeps.
+// (QueryStorageManager, QueryAboutInfo, QuerySessionManager, QueryProvider,
+// QueryProviderInfo, RegisterProvider_Task, UnregisterProvider_Task,
+// VasaProviderReconnect_Task, VasaProviderSync_Task,
+// VasaProviderRefreshCertificate_Task, VasaProviderRevokeCertificate_Task,
+// QuerySmsTaskInfo, QuerySmsTaskResult) with realistic data, and tasks move
+// queued -> running -> success or error as simulated time passes. Task
+// state is computed from the clock at each query: there are no goroutines
+// per task and no sleeps.
+//
+// Each provider's URL is a real TLS listener on 127.0.0.1 presenting the
+// provider's certificate, so a register reads the certificate a provider
+// presents with a real handshake, and a client can too. On the wire it
+// speaks as vCenter does where vcsim alone would not (see wire.go), so that
+// VMware's own pyVmomi drives it as well as govmomi does.
 package smssim
 
 import (
@@ -97,7 +106,8 @@ type injectedFault struct {
 
 type callKey struct{ method, objectID string }
 
-// New returns a Simulator seeded with opts.Providers.
+// New returns a Simulator seeded with opts.Providers, each provider with a
+// URL served by a listener of its own: [Simulator.Close] stops them.
 func New(opts Options) *Simulator {
 	now := opts.Now
 	if now == nil {

@@ -209,8 +209,10 @@ func rewriteSMS(body []byte, version string) []byte {
 	if version != "" && !newerThan(serviceVersions[0], version) {
 		version = "" // the newest version (or a later one): nothing to leave out
 	}
-	isFault := bytes.Contains(body, []byte("Fault>"))
-	if version == "" && !isFault {
+	// Faults (a SOAP fault, a statusFault, a task's error) are what need
+	// fixing at the newest version; any other answer is sent as it is.
+	hasFault := bytes.Contains(body, []byte("Fault>")) || bytes.Contains(body, []byte("<fault"))
+	if version == "" && !hasFault {
 		return body
 	}
 

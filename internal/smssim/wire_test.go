@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vasagw/vasagw/internal/smssim"
 )
@@ -239,7 +240,8 @@ func TestRequestedVersionHonoured(t *testing.T) {
 		{"6.7.1", info, []string{"<category>", "<statusFault>"}, nil},
 		{"", info, []string{"<category>", "<statusFault>"}, nil},
 		{"2.0", about, []string{"<apiVersion>"}, []string{"<vasaApiVersion>"}},
-		// A vim25 type inside an SMS answer is named with its namespace.
+		// A vim25 type inside an SMS answer is named with its namespace,
+		// whatever the version (none: the newest).
 		{"", strings.Replace(info, "vp-3", "vp-4", 1), []string{`type="vim25:SystemError" xmlns:vim25="urn:vim25"`, `type="ProviderConnectionFailed"`}, []string{`type="SystemError"`}},
 		{"4.0", about, []string{"<vasaApiVersion>"}, nil},
 	}
@@ -264,5 +266,33 @@ func TestRequestedVersionHonoured(t *testing.T) {
 				t.Errorf("rewritten answer is not XML: %v", err)
 			}
 		})
+	}
+}
+
+// TestTaskErrorNamespaces: a task's error, with a vim25 cause, names each
+// type with its namespace even for a client that asks for no version.
+func TestTaskErrorNamespaces(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	srv := startServer(t, smssim.Options{Now: clk.Now})
+	c := newRawClient(t, srv)
+	c.login()
+	res, body := c.sms("", `<VasaProviderReconnect_Task xmlns="urn:sms"><_this type="VasaProvider">vp-5</_this></VasaProviderReconnect_Task>`)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("reconnect vp-5: %s %s", res.Status, body)
+	}
+	var task struct {
+		Value string `xml:"Body>VasaProviderReconnect_TaskResponse>returnval"`
+	}
+	if err := xml.Unmarshal([]byte(body), &task); err != nil || task.Value == "" {
+		t.Fatalf("reconnect answer %s", body)
+	}
+	clk.Advance(10 * time.Second) // past the task's failure
+	_, body = c.sms("", `<QuerySmsTaskInfo xmlns="urn:sms"><_this type="SmsTask">`+task.Value+`</_this></QuerySmsTaskInfo>`)
+	if !strings.Contains(body, "<state>error</state>") {
+		t.Fatalf("task info %s", body)
+	}
+	if !strings.Contains(body, `type="vim25:SystemError" xmlns:vim25="urn:vim25"`) || !strings.Contains(body, `type="ProviderConnectionFailed"`) {
+		t.Errorf("task error types not in their namespaces: %s", body)
 	}
 }

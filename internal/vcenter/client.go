@@ -7,8 +7,9 @@
 // Every error that leaves this package is one of a few shapes: a *[Fault]
 // (a vSphere fault, with its type name, messages, cause chain and
 // properties), an error matching [ErrUnreachable], an
-// *[UntrustedCertificateError], [ErrClosed], or the caller's own context
-// error. Callers never need govmomi's fault types.
+// *[UntrustedCertificateError], [ErrClosed], a *[ProbeError] (from
+// [ProbeCertificate], about a provider, never vCenter), or the caller's own
+// context error. Callers never need govmomi's fault types.
 package vcenter
 
 import (
