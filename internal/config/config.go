@@ -44,6 +44,8 @@ type Config struct {
 	// Security holds TLS, caller authentication and per-caller limits
 	// (security.go).
 	Security
+	// Limits bound streams, connections and idle time (limits.go).
+	Limits
 
 	// OTelEnv holds the OTEL_* variables that decide whether and where spans
 	// are exported (see [OTelEnvNames]), captured through Load's lookup.
@@ -61,5 +63,6 @@ func Default() Config {
 		ShutdownTimeout:  10 * time.Second,
 		LogFormat:        "auto",
 		LogLevel:         "info",
+		Limits:           DefaultLimits(),
 	}
 }

@@ -88,6 +88,19 @@ func TestLoadConfig(t *testing.T) {
 		{name: "insecure and a pin", args: append(vc[:4:4], "--vcenter-insecure", "--vcenter-thumbprint=AA"), wantErr: "--vcenter-insecure"},
 		{name: "bad CORS origin", args: []string{"--cors-allowed-origins=portal.example.test"}, wantErr: "--cors-allowed-origins"},
 		{name: "bad log format", args: []string{"--log-format=xml"}, wantErr: "--log-format"},
+		{name: "limit defaults", check: func(t *testing.T, c Config) {
+			if c.Limits != DefaultLimits() || c.MaxPublicStreams != 1000 || c.MaxConnections != 2000 || c.IdleTimeout != 2*time.Minute {
+				t.Errorf("limits %+v", c.Limits)
+			}
+		}},
+		{name: "limits from the environment", env: map[string]string{"VASAGW_MAX_PUBLIC_STREAMS": "5", "VASAGW_MAX_STREAMS_PER_CONNECTION": "6", "VASAGW_MAX_STREAMS_PER_ANONYMOUS_IP": "7", "VASAGW_MAX_CONNECTIONS": "8", "VASAGW_IDLE_TIMEOUT": "30s", "VASAGW_KEEPALIVE_MIN_TIME": "20s"}, check: func(t *testing.T, c Config) {
+			if c.Limits != (Limits{MaxPublicStreams: 5, MaxStreamsPerConnection: 6, MaxStreamsPerAnonymousIP: 7, MaxConnections: 8, IdleTimeout: 30 * time.Second, KeepaliveMinTime: 20 * time.Second}) {
+				t.Errorf("limits %+v", c.Limits)
+			}
+		}},
+		{name: "negative limit names the flag", args: []string{"--max-connections=-1"}, wantErr: "--max-connections"},
+		{name: "idle timeout too short", args: []string{"--idle-timeout=1ms"}, wantErr: "--idle-timeout"},
+		{name: "keepalive minimum too short", args: []string{"--keepalive-min-time=10ms"}, wantErr: "--keepalive-min-time"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -89,6 +89,7 @@ func newFlagSet(cfg *Config) *flag.FlagSet {
 	fs.Var(&cfg.SimulateVCenters, "simulate-vcenters", "comma-separated vCenter ids to serve, each from an embedded SMS simulator of its own (demo data)")
 	fs.BoolVar(&cfg.AutoReconnect, "auto-reconnect", false, "reconnect the default vCenter's providers that the gateway sees disconnected")
 	cfg.Security.addFlags(fs)
+	cfg.Limits.addFlags(fs)
 	return fs
 }
 

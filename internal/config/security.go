@@ -29,8 +29,8 @@ type Security struct {
 	// InsecureAllowUnauthenticated lets a gateway in front of a real
 	// vCenter start without caller authentication.
 	InsecureAllowUnauthenticated bool
-	// MaxStreamsPerCaller caps a caller's open WatchTask streams; 0 means
-	// no cap.
+	// MaxStreamsPerCaller caps an authenticated caller's open streams; 0
+	// means no cap.
 	MaxStreamsPerCaller int
 	// ReconnectRate limits each caller's ReconnectProvider calls; zero
 	// means no limit.
@@ -52,7 +52,7 @@ func (c *Security) addFlags(fs *flag.FlagSet) {
 	fs.Var(&c.JWTAlgorithms, "jwt-algorithms", "comma-separated JWS algorithms accepted: "+strings.Join(auth.AllowedAlgorithms, ", "))
 	fs.StringVar(&c.AuthPolicyFile, "auth-policy-file", "", "YAML or JSON file mapping token claims and certificate names to the roles viewer and operator")
 	fs.BoolVar(&c.InsecureAllowUnauthenticated, "insecure-allow-unauthenticated", false, "serve a real vCenter without caller authentication: anyone who reaches the gateway may reconnect providers (unsafe)")
-	fs.IntVar(&c.MaxStreamsPerCaller, "max-streams-per-caller", c.MaxStreamsPerCaller, "most task watch streams one authenticated caller may hold open (0: no cap; anonymous callers are not capped)")
+	fs.IntVar(&c.MaxStreamsPerCaller, "max-streams-per-caller", c.MaxStreamsPerCaller, "most streams one authenticated caller may hold open (0: no cap; anonymous callers: --max-streams-per-anonymous-ip)")
 	fs.Var(&c.ReconnectRate, "reconnect-rate", "ReconnectProvider calls allowed per caller, as N/s, N/m, N/h or N/<duration> (0: no limit)")
 }
 

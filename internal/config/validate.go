@@ -47,6 +47,7 @@ func (c Config) Validate() error {
 	if err := c.CheckVCenters(c.VCenters); err != nil {
 		errs = append(errs, fmt.Errorf("--config %s: %w", c.ConfigFile, err))
 	}
+	errs = append(errs, c.Limits.Validate()...)
 	if c.VCenterURL == "" {
 		return errors.Join(errs...)
 	}
