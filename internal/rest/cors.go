@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 
 	"github.com/vasagw/vasagw/internal/service"
@@ -63,13 +62,10 @@ func CrossOrigin(origins []string, next http.Handler) (http.Handler, error) {
 			return nil, fmt.Errorf("trusted origin %q: %w", o, err)
 		}
 	}
-	mux := runtime.NewServeMux()
-	marshaler := jsonMarshaler()
 	p.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := service.GatewayError(codes.PermissionDenied, "CROSS_ORIGIN_REFUSED",
+		WriteError(w, r, service.GatewayError(codes.PermissionDenied, "CROSS_ORIGIN_REFUSED",
 			"cross-origin "+r.Method+" refused: this origin is not allowed to change anything here",
-			map[string]string{"origin": clipPath(r.Header.Get("Origin"))})
-		runtime.DefaultHTTPErrorHandler(r.Context(), mux, marshaler, w, r, err)
+			map[string]string{"origin": clipPath(r.Header.Get("Origin"))}))
 	}))
 	protected := p.Handler(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -100,3 +100,11 @@ func clipPath(p string) string {
 	}
 	return p
 }
+
+// WriteError renders err as the REST facade renders every error: a
+// google.rpc.Status body, the HTTP status from its code (or from a
+// [runtime.HTTPStatusError]). It is for answers given outside the facade's
+// mux, such as a connection refused for being one too many.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	runtime.DefaultHTTPErrorHandler(r.Context(), runtime.NewServeMux(), jsonMarshaler(), w, r, err)
+}

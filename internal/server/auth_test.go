@@ -963,7 +963,7 @@ func TestOversizedRequests(t *testing.T) {
 // back, and that the limiter forgets nothing it still needs.
 func TestStreamCountReleased(t *testing.T) {
 	t.Parallel()
-	l := newCallerLimits(1, config.Rate{N: 1, Per: time.Hour}, slog.New(slog.DiscardHandler))
+	l := newCallerLimits(streamCaps{perCaller: 1}, config.Rate{N: 1, Per: time.Hour}, slog.New(slog.DiscardHandler))
 	ctx := auth.NewContext(context.Background(), &auth.Caller{Kind: auth.KindToken, Subject: "a"})
 	info := &grpc.StreamServerInfo{FullMethod: vasagwv1.TaskService_WatchTask_FullMethodName}
 	for i := range 3 {

@@ -56,6 +56,6 @@ func restHandler(ctx context.Context, cfg config.Config, o options, log *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("--cors-allowed-origins: %w", err)
 	}
-	outer.Handle("/", sec.authenticateREST(rest.CORS(cfg.CORSAllowedOrigins, inner)))
+	outer.Handle("/", withClientAddr(sec.authenticateREST(rest.CORS(cfg.CORSAllowedOrigins, inner))))
 	return tel.HTTPHandler(outer), nil
 }

@@ -80,7 +80,8 @@ func newSecurity(ctx context.Context, cfg config.Config, o options, log *slog.Lo
 	if errs := sc.Validate(cfg.RealVCenters()); len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	s := &security{limits: newCallerLimits(sc.MaxStreamsPerCaller, sc.ReconnectRate, log), readHeader: o.readHeaderTimeout}
+	caps := streamCaps{perCaller: sc.MaxStreamsPerCaller, perAnonymousIP: cfg.MaxStreamsPerAnonymousIP, public: cfg.MaxPublicStreams}
+	s := &security{limits: newCallerLimits(caps, sc.ReconnectRate, log), readHeader: o.readHeaderTimeout}
 	if s.readHeader <= 0 {
 		s.readHeader = defaultReadHeaderTimeout
 	}
@@ -230,13 +231,36 @@ func (s *security) sealStream() grpc.DialOption {
 	})
 }
 
+// clientAddrMetadataKey carries a REST caller's network address over the
+// in-process connection, for the stream cap of anonymous callers, which
+// counts by address. The gRPC server reads it only on that connection, and
+// [security.seal] drops any value a caller smuggled in before adding the
+// real one.
+const clientAddrMetadataKey = "x-vasagw-client-addr"
+
+// restClientAddrKey carries a REST request's remote address from
+// [withClientAddr] to the in-process gRPC client interceptors.
+type restClientAddrKey struct{}
+
+// withClientAddr remembers each REST request's remote address for [seal].
+func withClientAddr(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), restClientAddrKey{}, r.RemoteAddr)))
+	})
+}
+
 // seal replaces any forwarded-identity metadata in ctx with the sealed
 // outcome of the REST caller's authentication, or with nothing, which
-// the gRPC server refuses.
+// the gRPC server refuses; and any forwarded address with the REST
+// caller's own.
 func (s *security) seal(ctx context.Context) context.Context {
 	md, _ := metadata.FromOutgoingContext(ctx)
 	md = md.Copy()
 	md.Delete(auth.ForwardedMetadataKey)
+	md.Delete(clientAddrMetadataKey)
+	if addr, ok := ctx.Value(restClientAddrKey{}).(string); ok {
+		md.Set(clientAddrMetadataKey, addr)
+	}
 	if ra, ok := ctx.Value(restAuthKey{}).(restAuth); ok {
 		if v, err := s.sealer.Seal(ra.caller, ra.err); err == nil {
 			md.Set(auth.ForwardedMetadataKey, v)

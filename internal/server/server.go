@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
 
@@ -149,7 +150,12 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 		tel.ObserveKeyFileFailures(sec.keyFileFailures)
 	}
 
-	grpcServer := grpc.NewServer(append(tel.GRPCServerOptions(),
+	// Two gRPC servers with the same services and interceptors: one for the
+	// network, with the connection limits, and one for the REST side's
+	// in-process connection, which carries every REST caller's calls on
+	// one HTTP/2 connection and is bounded by the REST listener's limits
+	// instead (see [networkLimits]).
+	serverOptions := append(tel.GRPCServerOptions(),
 		sec.grpcCredentials(),
 		sec.unaryInterceptors(),
 		sec.streamInterceptors(),
@@ -157,10 +163,22 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 		grpc.MaxRecvMsgSize(maxGRPCMessageBytes),
 		grpc.MaxHeaderListSize(maxGRPCHeaderBytes),
 		grpc.NumStreamWorkers(grpcStreamWorkers),
-	)...)
+	)
+	perConn := &connStreams{max: int64(cfg.MaxStreamsPerConnection)}
+	grpcServer := grpc.NewServer(append(serverOptions, networkLimits(cfg.Limits, perConn)...)...)
+	inprocServer := grpc.NewServer(serverOptions...)
 	svc.Register(grpcServer)
+	svc.Register(inprocServer)
 	healthpb.RegisterHealthServer(grpcServer, healthServer)
 	reflection.Register(grpcServer)
+
+	grpcLimited := newLimitListener(grpcLis, "grpc", cfg.MaxConnections, log)
+	httpLimited := newLimitListener(httpLis, "http", cfg.MaxConnections, log)
+	grpcRefusals := newGRPCRefusalServer(sec.grpcCredentials(), grpcLimited.max)
+	httpRefusals := newHTTPRefusalServer(httpLimited.max, log)
+	tel.ObserveLimits(func() []telemetry.LimitStat {
+		return append(sec.limits.stats(), perConn.stat(), grpcLimited.stat(), httpLimited.stat())
+	})
 
 	// The REST side reaches the gRPC server over an in-process connection,
 	// so that streaming methods and interceptors work for REST callers too.
@@ -185,19 +203,23 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 		ReadTimeout:       30 * time.Second,
 		// No WriteTimeout: task streams stay open for as long as the task
 		// runs; they carry keepalives and end on shutdown.
-		IdleTimeout:    2 * time.Minute,
+		IdleTimeout:    cfg.IdleTimeout,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveGRPC(grpcServer, grpcLis, "grpc") })
-	g.Go(func() error { return serveGRPC(grpcServer, inProcessListener{inproc}, "in-process") })
+	g.Go(func() error { return serveGRPC(grpcServer, grpcLimited, "grpc") })
+	g.Go(func() error { return serveGRPC(inprocServer, inProcessListener{inproc}, "in-process") })
 	g.Go(func() error {
-		if err := httpServer.Serve(sec.httpListener(httpLis)); !errors.Is(err, http.ErrServerClosed) {
+		if err := httpServer.Serve(sec.httpListener(httpLimited)); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve http: %w", err)
 		}
 		return nil
+	})
+	g.Go(func() error { return serveRefusals(grpcRefusals.Serve, grpcLimited.overflowListener()) })
+	g.Go(func() error {
+		return serveRefusals(httpRefusals.Serve, sec.httpListener(httpLimited.overflowListener()))
 	})
 	g.Go(func() error {
 		vcs.watchConfig(gctx, o.configCheck, o.reload)
@@ -216,18 +238,22 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 		// Streams end first, with UNAVAILABLE, so their callers reconnect to
 		// another replica; then the servers drain.
 		svc.Close()
+		grpcRefusals.Stop()
+		httpRefusals.Close()
 		if err := httpServer.Shutdown(sctx); err != nil {
 			httpServer.Close()
 		}
 		stopped := make(chan struct{})
 		go func() {
 			grpcServer.GracefulStop()
+			inprocServer.GracefulStop()
 			close(stopped)
 		}()
 		select {
 		case <-stopped:
 		case <-sctx.Done():
 			grpcServer.Stop()
+			inprocServer.Stop()
 			<-stopped
 		}
 		return nil
@@ -235,6 +261,29 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 	err = g.Wait()
 	svc.Close()
 	return err
+}
+
+// networkLimits are the gRPC listener's connection limits: at most
+// MaxStreamsPerConnection concurrent streams (HTTP/2's
+// SETTINGS_MAX_CONCURRENT_STREAMS; perConn measures it), a connection
+// without a call for IdleTimeout sent away, server pings to find dead
+// clients of open streams, and client pings no closer than
+// KeepaliveMinTime (a client that pings more often is sent away with
+// GOAWAY too_many_pings).
+func networkLimits(l config.Limits, perConn *connStreams) []grpc.ServerOption {
+	opts := []grpc.ServerOption{
+		grpc.StatsHandler(perConn),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: l.IdleTimeout,
+			Time:              2 * time.Minute,
+			Timeout:           20 * time.Second,
+		}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: l.KeepaliveMinTime, PermitWithoutStream: true}),
+	}
+	if l.MaxStreamsPerConnection > 0 {
+		opts = append(opts, grpc.MaxConcurrentStreams(uint32(l.MaxStreamsPerConnection)))
+	}
+	return opts
 }
 
 func serveGRPC(s *grpc.Server, l net.Listener, what string) error {
