@@ -41,6 +41,11 @@ import (
 // --task-poll-interval.
 const benchGatewayEnv = "VASAGW_BENCH_GATEWAY"
 
+// benchFlagsEnv, when set, replaces the watch benchmarks' limit flags of
+// [TestBenchGatewayProcess] with its own, separated by spaces (the
+// hardening tests run the child with the default limits, or none).
+const benchFlagsEnv = "VASAGW_BENCH_GATEWAY_FLAGS"
+
 // benchReadyPrefix starts the child's line that says where it listens.
 const benchReadyPrefix = "VASAGW_BENCH_READY "
 
@@ -68,11 +73,18 @@ func TestBenchGatewayProcess(t *testing.T) {
 		t.Skip("the gateway process of the watch benchmarks; runs only when they start it")
 	}
 	clock := newFakeClock()
-	g := startGatewayWith(t, smssim.Options{Now: clock.Now},
-		"--task-poll-interval="+interval,
-		"--max-streams-per-caller=0", // 10,000 anonymous watchers are one caller
-		"--log-level=error",          // debug logs of 10,000 streams would be the heap measured
-	)
+	limits := []string{
+		"--max-streams-per-caller=0",       // 10,000 anonymous watchers are one caller
+		"--max-streams-per-anonymous-ip=0", // ... from one address
+		"--max-connections=0",              // grpc-conn-each and sse hold 10,000 connections
+	}
+	if v, ok := os.LookupEnv(benchFlagsEnv); ok {
+		limits = strings.Fields(v)
+	}
+	g := startGatewayWith(t, smssim.Options{Now: clock.Now}, append([]string{
+		"--task-poll-interval=" + interval,
+		"--log-level=error", // debug logs of 10,000 streams would be the heap measured
+	}, limits...)...)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
 		runtime.GC()
@@ -122,11 +134,15 @@ type benchGateway struct {
 }
 
 // startBenchGateway runs the gateway in a child process with the given
-// --task-poll-interval until the benchmark ends.
-func startBenchGateway(b *testing.B, interval string) *benchGateway {
+// --task-poll-interval until the benchmark ends; flags, when given,
+// replace the watch benchmarks' limit flags.
+func startBenchGateway(b testing.TB, interval string, flags ...string) *benchGateway {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchGatewayProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), benchGatewayEnv+"="+interval)
+	if flags != nil {
+		cmd.Env = append(cmd.Env, benchFlagsEnv+"="+strings.Join(flags, " "))
+	}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -192,7 +208,7 @@ func (g *benchGateway) advance(b *testing.B, d time.Duration) {
 	g.post(b, "/advance", url.Values{"d": {d.String()}})
 }
 
-func (g *benchGateway) stats(b *testing.B) benchStats {
+func (g *benchGateway) stats(b testing.TB) benchStats {
 	b.Helper()
 	resp, err := g.hc.Get(g.Control + "/stats")
 	if err != nil {
@@ -310,7 +326,7 @@ func openWatchers(b *testing.B, ctx context.Context, n int, task string, watch b
 }
 
 // dialGRPC opens n gRPC client connections to addr, closed at the end.
-func dialGRPC(b *testing.B, addr string, n int) []*grpc.ClientConn {
+func dialGRPC(b testing.TB, addr string, n int) []*grpc.ClientConn {
 	b.Helper()
 	conns := make([]*grpc.ClientConn, n)
 	for i := range conns {
@@ -327,9 +343,10 @@ func dialGRPC(b *testing.B, addr string, n int) []*grpc.ClientConn {
 // benchTransports are the ways a watcher reaches the gateway.
 func benchTransports(b *testing.B, g *benchGateway, n int) map[string]func() benchWatcher {
 	return map[string]func() benchWatcher{
-		// Many streams multiplexed on one HTTP/2 connection: an internal
-		// service fanning its own users in.
-		"grpc-shared-conn": func() benchWatcher { return grpcWatcher(dialGRPC(b, g.GRPC, 1)) },
+		// Many streams multiplexed on a few HTTP/2 connections: internal
+		// services fanning their own users in. Ten connections, since one
+		// carries at most --max-streams-per-connection (1,000) streams.
+		"grpc-shared-conn": func() benchWatcher { return grpcWatcher(dialGRPC(b, g.GRPC, 10)) },
 		// One connection per watcher: many independent clients.
 		"grpc-conn-each": func() benchWatcher { return grpcWatcher(dialGRPC(b, g.GRPC, n)) },
 		// One HTTP/1.1 connection per watcher, as EventSource in a browser.
