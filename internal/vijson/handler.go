@@ -231,6 +231,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	h.sweep(ctx)
 	if !req.sms {
 		h.sessionManager(ctx, w, r, req, body)
 		return
@@ -257,7 +258,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		ctx = metadata.AppendToOutgoingContext(ctx, service.UserSessionMetadataKey, s.handle)
 	}
-	result, err := m.call(ctx, h, call{vcenter: req.vcenter, this: req.this, params: params})
+	// The caller's request id goes with the gRPC calls, and the id the
+	// gateway logged the call under comes back, as on the REST facade.
+	if id := r.Header.Get("X-Request-Id"); id != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, telemetry.RequestIDHeader, id)
+	}
+	var header metadata.MD
+	result, err := m.call(ctx, h, call{vcenter: req.vcenter, this: req.this, params: params, opts: []grpc.CallOption{grpc.Header(&header)}})
+	if v := header.Get(telemetry.RequestIDHeader); len(v) > 0 {
+		w.Header().Set("X-Request-Id", v[0])
+	}
 	if err != nil {
 		var fe faultError
 		if errors.As(err, &fe) {

@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strconv"
 
+	"google.golang.org/grpc"
+
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
 	smstypes "github.com/vmware/govmomi/sms/types"
 	vimtypes "github.com/vmware/govmomi/vim25/types"
@@ -21,6 +23,9 @@ type call struct {
 	vcenter string
 	this    vimtypes.ManagedObjectReference
 	params  any
+	// opts go with every gRPC call (they collect the response header with
+	// the request id).
+	opts []grpc.CallOption
 }
 
 // method is one SMS method of the facade: how to read its parameters and
@@ -170,7 +175,7 @@ func providerName(vc, id string) string     { return "vcenters/" + vc + "/vasaPr
 func taskResourceName(vc, id string) string { return "vcenters/" + vc + "/tasks/" + id }
 
 func queryStorageManager(ctx context.Context, h *Handler, c call) (any, error) {
-	if _, err := h.vcenters.GetVCenter(ctx, &vasagwv1.GetVCenterRequest{Name: vcenterName(c.vcenter)}); err != nil {
+	if _, err := h.vcenters.GetVCenter(ctx, &vasagwv1.GetVCenterRequest{Name: vcenterName(c.vcenter)}, c.opts...); err != nil {
 		return nil, err
 	}
 	return storageManager, nil
@@ -184,7 +189,7 @@ const (
 )
 
 func queryAboutInfo(ctx context.Context, h *Handler, c call) (any, error) {
-	vc, err := h.vcenters.GetVCenter(ctx, &vasagwv1.GetVCenterRequest{Name: vcenterName(c.vcenter)})
+	vc, err := h.vcenters.GetVCenter(ctx, &vasagwv1.GetVCenterRequest{Name: vcenterName(c.vcenter)}, c.opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -192,11 +197,11 @@ func queryAboutInfo(ctx context.Context, h *Handler, c call) (any, error) {
 }
 
 // listProviders returns every provider of a vCenter, all pages.
-func listProviders(ctx context.Context, h *Handler, vc string) ([]*vasagwv1.VasaProvider, error) {
+func listProviders(ctx context.Context, h *Handler, c call) ([]*vasagwv1.VasaProvider, error) {
 	var all []*vasagwv1.VasaProvider
-	req := &vasagwv1.ListVasaProvidersRequest{Parent: vcenterName(vc), PageSize: 1000}
+	req := &vasagwv1.ListVasaProvidersRequest{Parent: vcenterName(c.vcenter), PageSize: 1000}
 	for {
-		resp, err := h.providers.ListVasaProviders(ctx, req)
+		resp, err := h.providers.ListVasaProviders(ctx, req, c.opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -209,7 +214,7 @@ func listProviders(ctx context.Context, h *Handler, vc string) ([]*vasagwv1.Vasa
 }
 
 func queryProvider(ctx context.Context, h *Handler, c call) (any, error) {
-	ps, err := listProviders(ctx, h, c.vcenter)
+	ps, err := listProviders(ctx, h, c)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +226,7 @@ func queryProvider(ctx context.Context, h *Handler, c call) (any, error) {
 }
 
 func queryProviderInfo(ctx context.Context, h *Handler, c call) (any, error) {
-	p, err := h.providers.GetVasaProvider(ctx, &vasagwv1.GetVasaProviderRequest{Name: providerName(c.vcenter, c.this.Value)})
+	p, err := h.providers.GetVasaProvider(ctx, &vasagwv1.GetVasaProviderRequest{Name: providerName(c.vcenter, c.this.Value)}, c.opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +234,7 @@ func queryProviderInfo(ctx context.Context, h *Handler, c call) (any, error) {
 }
 
 func reconnectProvider(ctx context.Context, h *Handler, c call) (any, error) {
-	t, err := h.providers.ReconnectProvider(ctx, &vasagwv1.ReconnectProviderRequest{Name: providerName(c.vcenter, c.this.Value)})
+	t, err := h.providers.ReconnectProvider(ctx, &vasagwv1.ReconnectProviderRequest{Name: providerName(c.vcenter, c.this.Value)}, c.opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +247,7 @@ func syncProvider(ctx context.Context, h *Handler, c call) (any, error) {
 		// sync has no gRPC counterpart.
 		return nil, faultError{invalidArgument("arrayId")}
 	}
-	t, err := h.providers.SyncProvider(ctx, &vasagwv1.SyncProviderRequest{Name: providerName(c.vcenter, c.this.Value)})
+	t, err := h.providers.SyncProvider(ctx, &vasagwv1.SyncProviderRequest{Name: providerName(c.vcenter, c.this.Value)}, c.opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +255,7 @@ func syncProvider(ctx context.Context, h *Handler, c call) (any, error) {
 }
 
 func refreshCertificate(ctx context.Context, h *Handler, c call) (any, error) {
-	t, err := h.providers.RefreshProviderCertificate(ctx, &vasagwv1.RefreshProviderCertificateRequest{Name: providerName(c.vcenter, c.this.Value)})
+	t, err := h.providers.RefreshProviderCertificate(ctx, &vasagwv1.RefreshProviderCertificateRequest{Name: providerName(c.vcenter, c.this.Value)}, c.opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +284,7 @@ func registerProvider(ctx context.Context, h *Handler, c call) (any, error) {
 		// do after CertificateNotTrusted: that is the gateway's consent.
 		req.CertificateSha256Fingerprint = fp
 	}
-	t, err := h.providers.RegisterProvider(ctx, req)
+	t, err := h.providers.RegisterProvider(ctx, req, c.opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -302,13 +307,13 @@ func unregisterProvider(ctx context.Context, h *Handler, c call) (any, error) {
 	if uid == "" {
 		return nil, faultError{invalidArgument("providerId")}
 	}
-	ps, err := listProviders(ctx, h, c.vcenter)
+	ps, err := listProviders(ctx, h, c)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range ps {
 		if p.GetUid() == uid {
-			t, err := h.providers.UnregisterProvider(ctx, &vasagwv1.UnregisterProviderRequest{Name: p.GetName()})
+			t, err := h.providers.UnregisterProvider(ctx, &vasagwv1.UnregisterProviderRequest{Name: p.GetName()}, c.opts...)
 			if err != nil {
 				return nil, err
 			}
@@ -319,7 +324,7 @@ func unregisterProvider(ctx context.Context, h *Handler, c call) (any, error) {
 }
 
 func queryTaskInfo(ctx context.Context, h *Handler, c call) (any, error) {
-	t, err := h.tasks.GetTask(ctx, &vasagwv1.GetTaskRequest{Name: taskResourceName(c.vcenter, c.this.Value)})
+	t, err := h.tasks.GetTask(ctx, &vasagwv1.GetTaskRequest{Name: taskResourceName(c.vcenter, c.this.Value)}, c.opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +332,7 @@ func queryTaskInfo(ctx context.Context, h *Handler, c call) (any, error) {
 }
 
 func queryTaskResult(ctx context.Context, h *Handler, c call) (any, error) {
-	t, err := h.tasks.GetTask(ctx, &vasagwv1.GetTaskRequest{Name: taskResourceName(c.vcenter, c.this.Value)})
+	t, err := h.tasks.GetTask(ctx, &vasagwv1.GetTaskRequest{Name: taskResourceName(c.vcenter, c.this.Value)}, c.opts...)
 	if err != nil {
 		return nil, err
 	}

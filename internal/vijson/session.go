@@ -149,7 +149,6 @@ type loginParams struct {
 
 // sessionManager serves vim25 SessionManager Login and Logout.
 func (h *Handler) sessionManager(ctx context.Context, w http.ResponseWriter, r *http.Request, req request, body []byte) {
-	h.sweep(ctx)
 	if req.this.Type != sessionManager.Type {
 		h.fault(w, managedObjectNotFound(req.this))
 		return
