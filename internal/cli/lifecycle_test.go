@@ -9,15 +9,12 @@ import (
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
 )
 
-// lifecycleGateway is a gateway that serves the provider life-cycle RPCs.
-// internal/server does not hand them its upstream yet (they answer
-// UNIMPLEMENTED NOT_IMPLEMENTED through Run), so for now it is the
-// service assembled in the test on a real session to the simulator.
+// lifecycleGateway is a gateway for the provider life-cycle commands: the
+// simulator runs 20 times faster, so a recovery's steps take a fraction of
+// a second.
 func lifecycleGateway(t *testing.T) *gateway {
 	t.Helper()
-	g := serviceGateway(t)
-	g.sim.Sim.SetSpeed(20)
-	return g
+	return startGatewayAt(t, 20)
 }
 
 // servedOrSkip skips a test of a command whose RPC the gateway does not

@@ -20,6 +20,8 @@ var readmeVasactl = []struct {
 	{"--plaintext -o json providers get vp-1", `"status": "STATUS_CONNECTED"`},
 	{"--plaintext providers reconnect vp-2 --wait", "progress 100%\nsucceeded\n"},
 	{"--plaintext -o yaml providers reconnect vp-1 --wait", "state: STATE_SUCCEEDED"},
+	{"--plaintext providers sync vp-1 --wait", ": sync vcenters/default/vasaProviders/vp-1\n"},
+	{"--plaintext vcenters list", "\ndefault   "},
 	{"--plaintext tasks --help", "Follow a task until it ends"},
 }
 
