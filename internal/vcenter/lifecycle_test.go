@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	smstypes "github.com/vmware/govmomi/sms/types"
 
 	"github.com/vasagw/vasagw/internal/smssim"
 	"github.com/vasagw/vasagw/internal/vcenter"
@@ -334,5 +335,55 @@ func TestProviderSpecRedactsPassword(t *testing.T) {
 		if !strings.Contains(out, "[REDACTED]") {
 			t.Errorf("no redaction marker in %q", out)
 		}
+	}
+}
+
+// TestClientRevokeAndSessionManager covers the raw Client calls the Session
+// does not wrap.
+func TestClientRevokeAndSessionManager(t *testing.T) {
+	t.Parallel()
+	clock := newTestClock()
+	srv := startServer(t, smssim.Options{Now: clock.Now})
+	c := newClient(t, srv)
+	ctx := testContext(t)
+
+	sm, err := c.QuerySessionManager(ctx)
+	if err != nil || sm.Type != "SmsSessionManager" || sm.Value == "" {
+		t.Errorf("QuerySessionManager = %v, %v", sm, err)
+	}
+	task, err := c.RevokeProviderCertificate(ctx, vcenter.ProviderRef("vp-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10 * time.Second)
+	info, err := c.QueryTaskInfo(ctx, task)
+	if err != nil || info.State != vcenter.TaskSuccess {
+		t.Fatalf("revoke task %+v, %v", info, err)
+	}
+	p, err := c.QueryProviderInfo(ctx, vcenter.ProviderRef("vp-1"))
+	if err != nil || p.CertificateStatus != "invalid" || p.Status != "disconnected" {
+		t.Errorf("after revoke: %+v, %v", p, err)
+	}
+	task, err = c.RevokeProviderCertificate(ctx, vcenter.ProviderRef("vp-1")) // now disconnected
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10 * time.Second)
+	info, err = c.QueryTaskInfo(ctx, task)
+	if err != nil || vcenter.TaskInfoFromSMS(info).Error.TypeName != "CertificateRevocationFailed" {
+		t.Errorf("second revoke %+v, %v", info, err)
+	}
+
+	task, err = c.UnregisterProvider(ctx, "no-such-uid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10 * time.Second)
+	info, err = c.QueryTaskInfo(ctx, task)
+	if err != nil || vcenter.TaskInfoFromSMS(info).Error.TypeName != "NotFound" {
+		t.Errorf("unregister of an unknown uid %+v, %v", info, err)
+	}
+	if _, err := c.RegisterProvider(ctx, &smstypes.VasaProviderSpec{Url: "https://127.0.0.1:1/"}); !errors.Is(err, &vcenter.Fault{TypeName: "InvalidArgument"}) {
+		t.Errorf("register without a name: %v", err)
 	}
 }
