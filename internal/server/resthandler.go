@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/vasagw/vasagw/internal/config"
+	"github.com/vasagw/vasagw/internal/console"
 	"github.com/vasagw/vasagw/internal/rest"
 	"github.com/vasagw/vasagw/internal/service"
 	"github.com/vasagw/vasagw/internal/smssim"
@@ -22,12 +23,14 @@ import (
 // work; caller authentication, whose outcome the in-process gRPC call
 // carries to the interceptors; CORS, the refusal of cross-origin writes
 // and the body limit; /healthz; and the facades over conn: the REST facade
-// at /, the VI/JSON facade on its own routes.
+// at /, the VI/JSON facade on its own routes; and the operator console's
+// page (exactly /) and assets.
 //
-// A sibling facade (the console, next) is one more line in the inner mux,
-// as vi.Register(mux) is: it then shares the limits, CORS, authentication,
-// metrics and spans, and reaches the service, like the others, only over
-// conn.
+// A sibling is one more line in the inner mux, as vi.Register(mux) is: it
+// then shares the limits, CORS, authentication, metrics and spans, and
+// reaches the service, like the others, only over conn. The console
+// reaches it not even that way: its page calls the REST API from the
+// browser, with the browser's own credentials.
 //
 // simControls, when not nil, are the embedded simulators' test controls
 // (the demo only), served at their own routes.
@@ -48,6 +51,7 @@ func restHandler(ctx context.Context, cfg config.Config, o options, log *slog.Lo
 		mux.Handle("POST "+smssim.ControlPrefix, simControls)
 		mux.Handle("POST /vcenters/{vcenter}"+smssim.ControlPrefix, simControls)
 	}
+	console.New().Register(mux)
 
 	outer := http.NewServeMux()
 	outer.HandleFunc("GET /readyz", rd.readyz)
