@@ -399,10 +399,7 @@ func TestVCenters(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	// (internal/server does not give the service the session's state and
-	// URL yet, so the state is "connecting" for now; the test pins what
-	// vasactl shows, not the server's wiring.)
-	contains(t, "vcenters list", r.stdout, "ID ", "STATE", "SMS VERSION", "\ndefault   ")
+	contains(t, "vcenters list", r.stdout, "ID ", "STATE", "SMS VERSION", "\ndefault   ready   ", g.sim.URL.String())
 	for _, format := range []string{"json", "yaml"} {
 		r := g.run(t, env, "-o", format, "vcenters", "list")
 		var resp vasagwv1.ListVCentersResponse
@@ -411,7 +408,7 @@ func TestVCenters(t *testing.T) {
 		} else {
 			parseYAML(t, r.stdout, &resp)
 		}
-		if len(resp.GetVcenters()) != 1 || resp.GetVcenters()[0].GetName() != "vcenters/default" || resp.GetVcenters()[0].GetState() == vasagwv1.VCenter_STATE_UNSPECIFIED {
+		if len(resp.GetVcenters()) != 1 || resp.GetVcenters()[0].GetName() != "vcenters/default" || resp.GetVcenters()[0].GetState() != vasagwv1.VCenter_STATE_READY {
 			t.Errorf("-o %s: %v", format, &resp)
 		}
 		for _, arg := range []string{"default", "vcenters/default"} {
@@ -422,7 +419,7 @@ func TestVCenters(t *testing.T) {
 			} else {
 				parseYAML(t, r.stdout, &vc)
 			}
-			if vc.GetName() != "vcenters/default" || vc.GetState() == vasagwv1.VCenter_STATE_UNSPECIFIED {
+			if vc.GetName() != "vcenters/default" || vc.GetUrl() != g.sim.URL.String() || vc.GetLastReadyTime() == nil || vc.GetSmsVersion() == "" {
 				t.Errorf("-o %s get %s: %v", format, arg, &vc)
 			}
 		}
