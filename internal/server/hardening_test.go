@@ -566,3 +566,31 @@ func BenchmarkPublicStreamAttack(b *testing.B) {
 		})
 	}
 }
+
+// TestKeepaliveEnforced: a gRPC client that pings more often than
+// --keepalive-min-time is sent away with GOAWAY ENHANCE_YOUR_CALM
+// "too_many_pings" and disconnected.
+func TestKeepaliveEnforced(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, "--keepalive-min-time=1m")
+	c := dialRawH2(t, g.conn.Target())
+	c.serverSettings(t)
+	for i := range 4 {
+		if err := c.fr.WritePing(false, [8]byte{byte(i)}); err != nil {
+			break // already sent away
+		}
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no GOAWAY for too many pings: %v", err)
+		}
+		if ga, ok := f.(*http2.GoAwayFrame); ok {
+			if ga.ErrCode != http2.ErrCodeEnhanceYourCalm || string(ga.DebugData()) != "too_many_pings" {
+				t.Fatalf("GOAWAY %v %q, want ENHANCE_YOUR_CALM too_many_pings", ga.ErrCode, ga.DebugData())
+			}
+			return
+		}
+	}
+}
