@@ -8,12 +8,17 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -366,6 +371,31 @@ func TestConsole(t *testing.T) {
 			t.Errorf("page lists %v, want %v", got, seeded)
 		}
 		checkConsoleHeaders(t, g)
+		// The vCenters with their state, as VCenterService reports them.
+		if r := g.rest(t, http.MethodGet, "/v1/vcenters", ""); r.code == http.StatusOK {
+			var vcs struct {
+				VCenters []struct {
+					Name  string `json:"name"`
+					State string `json:"state"`
+				} `json:"vcenters"`
+			}
+			if err := json.Unmarshal(r.body, &vcs); err != nil || len(vcs.VCenters) == 0 {
+				t.Fatalf("ListVCenters: %s (%v)", r.body, err)
+			}
+			want, _ := json.Marshal(vcs.VCenters[0].Name)
+			tab.waitFor("the vCenter and its state", `document.querySelector('#vcenters button[data-vcenter=`+string(want)+`]')`)
+			var shown []string
+			tab.eval(`[...document.querySelectorAll('#vcenters li')].map(li => li.querySelector('button').dataset.vcenter + ' ' + li.querySelector('.badge').textContent)`, &shown)
+			if len(shown) != len(vcs.VCenters) || (vcs.VCenters[0].State == "STATE_READY" && shown[0] != vcs.VCenters[0].Name+" Ready") {
+				t.Errorf("vCenters shown %v, the gateway has %+v", shown, vcs.VCenters)
+			}
+		} else {
+			var note string
+			tab.eval(`document.getElementById('vcenters-note').textContent`, &note)
+			if !strings.Contains(note, "default") {
+				t.Errorf("ListVCenters answers HTTP %d and the page says %q", r.code, note)
+			}
+		}
 		tab.checkAxeSees()
 
 		// The page says how it follows the fleet, and it is the truth: the
@@ -435,6 +465,42 @@ func TestConsole(t *testing.T) {
 		tab.waitFor("the filtered list", `JSON.stringify([...document.querySelectorAll('#provider-rows tr')].map(r => r.dataset.name).sort()) === `+string(wantLiteral))
 
 		checkSSEParser(t, tab)
+	})
+
+	t.Run("fallback", func(t *testing.T) {
+		t.Parallel()
+		g := startGateway(t)
+		// The page is served through a proxy that refuses the provider
+		// watch while refuse is set, as a gateway without it would.
+		var refuse atomic.Bool
+		refuse.Store(true)
+		target, err := url.Parse(g.base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp := httputil.NewSingleHostReverseProxy(target)
+		proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if refuse.Load() && strings.HasSuffix(r.URL.Path, "/vasaProviders:watch") {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusNotImplemented)
+				_, _ = io.WriteString(w, `{"error":{"code":12,"message":"refused by the test's proxy"}}`)
+				return
+			}
+			rp.ServeHTTP(w, r)
+		}))
+		t.Cleanup(proxy.Close)
+		tab := b.open(t, proxy.URL)
+		tab.waitFor("polling", `document.getElementById('live').dataset.mode === 'polling' && document.getElementById('live').textContent.includes('HTTP 501')`)
+		g.sim.Sim.AddProvider(smssim.Provider{ID: "vp-8", Info: disconnectedInfo("vp-8")})
+		tab.waitFor("vp-8 by polling", `document.querySelector('#provider-rows tr[data-name$="/vp-8"]')`)
+
+		if r := g.rest(t, http.MethodGet, "/v1/vcenters/default/vasaProviders:watch", "", "Accept", "text/event-stream"); r.code != http.StatusOK {
+			t.Skipf("the gateway answers the provider watch with HTTP %d: the switch to the watch is not tested", r.code)
+		}
+		refuse.Store(false)
+		tab.waitFor("the switch to the watch", `document.getElementById('live').dataset.mode === 'sse'`)
+		g.sim.Sim.AddProvider(smssim.Provider{ID: "vp-9", Info: disconnectedInfo("vp-9")})
+		tab.waitFor("vp-9 over the watch", `document.querySelector('#provider-rows tr[data-name$="/vp-9"]') && document.getElementById('live').dataset.mode === 'sse'`)
 	})
 
 	t.Run("actions", func(t *testing.T) {

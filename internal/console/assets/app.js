@@ -7,9 +7,11 @@ import {StreamRefused} from './sse.js';
 import {codeName, el, faultMessage, renderFault} from './fault.js';
 
 // pollInterval is how often the provider list is read while the watch is
-// not available; watchRetry how long until the watch is tried again.
+// not available. The watch is tried again after watchRetryFirst, then
+// after twice as long each time it is still refused, up to watchRetryMax.
 const pollInterval = 3000;
-const watchRetry = 15000;
+const watchRetryFirst = 3000;
+const watchRetryMax = 30000;
 const taskPollInterval = 1000;
 
 const $ = (id) => document.getElementById(id);
@@ -219,11 +221,15 @@ function sleep(ms, signal) {
 
 async function follow(signal) {
   const q = state.filter ? `?${new URLSearchParams({filter: state.filter})}` : '';
+  let wait = watchRetryFirst;
   while (!signal.aborted) {
-    const why = await watchProviders(q, signal);
+    const opened = {value: false};
+    const why = await watchProviders(q, signal, opened);
     if (signal.aborted || why === 'stop') return;
+    if (opened.value) wait = watchRetryFirst; // it worked: a break, not a refusal
     // Poll until the watch is worth another try.
-    const until = Date.now() + watchRetry;
+    const until = Date.now() + wait;
+    wait = Math.min(wait * 2, watchRetryMax);
     while (!signal.aborted && Date.now() < until) {
       setLive('polling', `Polling the provider list every ${pollInterval / 1000} s: ${why}`);
       const ok = await pollProviders(signal);
@@ -235,13 +241,16 @@ async function follow(signal) {
 
 // watchProviders runs the watch until it ends; it returns why it ended,
 // for the page to say, or 'stop' when polling would not help either.
-async function watchProviders(q, signal) {
+async function watchProviders(q, signal, opened) {
   let snapshot = new Map();
   let synced = false;
   try {
     await watch(`/v1/${state.vcenter}/vasaProviders:watch${q}`, {
       signal,
-      onOpen: () => setLive('sse', 'Live: following the gateway\u2019s provider watch (Server-Sent Events).'),
+      onOpen: () => {
+        opened.value = true;
+        setLive('sse', 'Live: following the gateway\u2019s provider watch (Server-Sent Events).');
+      },
       onEvent: (ev) => {
         if (ev.type === 'error') throw new ApiError(0, statusFromBody(0, ev.data));
         if (ev.type !== 'provider') return;
