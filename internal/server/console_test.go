@@ -464,6 +464,16 @@ func TestConsole(t *testing.T) {
 		t.Logf("filter %q: the gateway answers %s", filter, wantJSON)
 		tab.waitFor("the filtered list", `JSON.stringify([...document.querySelectorAll('#provider-rows tr')].map(r => r.dataset.name).sort()) === `+string(wantLiteral))
 
+		// A filter the gateway refuses is shown at the filter, as a fault.
+		const badFilter = "status = "
+		if r := g.rest(t, http.MethodGet, "/v1/vcenters/default/vasaProviders?filter="+url.QueryEscape(badFilter), ""); r.code == http.StatusBadRequest {
+			tab.do(chromedp.SetValue(chromedp.ID("filter"), badFilter))
+			tab.click(`#filter-form button[type="submit"]`)
+			tab.waitFor("the refused filter", `document.querySelector('#filter-error .fault') && document.getElementById('live').dataset.mode === 'error'`)
+		} else {
+			t.Logf("the gateway answers the filter %q with HTTP %d: the refusal is not shown", badFilter, r.code)
+		}
+
 		checkSSEParser(t, tab)
 	})
 

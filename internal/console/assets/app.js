@@ -14,6 +14,11 @@ const watchRetryFirst = 3000;
 const watchRetryMax = 30000;
 const taskPollInterval = 1000;
 
+// invalidArgument is google.rpc.Code INVALID_ARGUMENT: of the answers with
+// HTTP 400, the one that refuses the filter (FAILED_PRECONDITION, say a
+// gateway with its provider watch turned off, is not the filter's fault).
+const invalidArgument = 3;
+
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -283,7 +288,7 @@ async function watchProviders(q, signal, opened) {
         showSignIn(`The gateway asks for credentials again: ${faultMessage(st)}`);
         return 'stop';
       }
-      if (err.status === 400) {
+      if (err.status === 400 && st.code === invalidArgument) {
         $('filter-error').replaceChildren(renderFault(st, {title: 'The filter was refused'}));
         setLive('error', 'Not following: the filter was refused.');
         return 'stop';
@@ -319,7 +324,7 @@ async function pollProviders(signal) {
       showSignIn(`The gateway asks for credentials again: ${refusal(err)}`);
       return false;
     }
-    if (err instanceof ApiError && err.httpStatus === 400) {
+    if (err instanceof ApiError && err.httpStatus === 400 && err.status.code === invalidArgument) {
       $('filter-error').replaceChildren(renderFault(err.status, {title: 'The filter was refused'}));
       setLive('error', 'Not following: the filter was refused.');
       return false;
