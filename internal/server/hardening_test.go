@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -21,6 +22,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
@@ -592,5 +595,43 @@ func TestKeepaliveEnforced(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// TestAnonymousKey: anonymous callers count by IPv4 address or IPv6 /64;
+// the address forwarded in metadata counts only on the in-process
+// connection.
+func TestAnonymousKey(t *testing.T) {
+	t.Parallel()
+	network := func(addr string) context.Context {
+		ap := netip.MustParseAddrPort(addr)
+		return peer.NewContext(context.Background(), &peer.Peer{Addr: net.TCPAddrFromAddrPort(ap)})
+	}
+	forwarded := func(p *peer.Peer, addr string) context.Context {
+		ctx := peer.NewContext(context.Background(), p)
+		return metadata.NewIncomingContext(ctx, metadata.Pairs(clientAddrMetadataKey, addr))
+	}
+	inproc := &peer.Peer{Addr: &net.UnixAddr{Name: "bufconn"}, AuthInfo: inProcessAuthInfo{}}
+	tests := []struct {
+		name string
+		ctx  context.Context
+		want string
+	}{
+		{"IPv4", network("192.0.2.7:5000"), "anonymous@192.0.2.7"},
+		{"IPv4-mapped IPv6 is the IPv4 address", network("[::ffff:192.0.2.7]:5000"), "anonymous@192.0.2.7"},
+		{"IPv6 by its /64", network("[2001:db8:1:2:aaaa::1]:443"), "anonymous@2001:db8:1:2::/64"},
+		{"same /64, another host", network("[2001:db8:1:2:bbbb::9]:443"), "anonymous@2001:db8:1:2::/64"},
+		{"REST caller forwarded in process", forwarded(inproc, "198.51.100.4:61000"), "anonymous@198.51.100.4"},
+		{"forwarded metadata on a network connection is ignored", forwarded(&peer.Peer{Addr: net.TCPAddrFromAddrPort(netip.MustParseAddrPort("192.0.2.7:1"))}, "198.51.100.4:61000"), "anonymous@192.0.2.7"},
+		{"in process without an address", peer.NewContext(context.Background(), inproc), "anonymous@unknown"},
+		{"no peer", context.Background(), "anonymous@unknown"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := anonymousKey(tt.ctx); got != tt.want {
+				t.Errorf("anonymousKey = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
