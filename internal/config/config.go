@@ -47,6 +47,9 @@ type Config struct {
 	// Limits bound streams, connections and idle time (limits.go).
 	Limits
 
+	// Redis holds the state the replicas share (redis.go).
+	Redis
+
 	// OTelEnv holds the OTEL_* variables that decide whether and where spans
 	// are exported (see [OTelEnvNames]), captured through Load's lookup.
 	OTelEnv map[string]string

@@ -90,6 +90,7 @@ func newFlagSet(cfg *Config) *flag.FlagSet {
 	fs.BoolVar(&cfg.AutoReconnect, "auto-reconnect", false, "reconnect the default vCenter's providers that the gateway sees disconnected")
 	cfg.Security.addFlags(fs)
 	cfg.Limits.addFlags(fs)
+	cfg.Redis.addFlags(fs)
 	return fs
 }
 

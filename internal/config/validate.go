@@ -15,6 +15,7 @@ func (c Config) Validate() error {
 	if c.TaskPollInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("--task-poll-interval %s: must be at least 100ms", c.TaskPollInterval))
 	}
+	errs = append(errs, c.Redis.validate()...)
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: must be positive", c.ShutdownTimeout))
 	}

@@ -51,6 +51,9 @@ type callerLimits struct {
 	caps      streamCaps
 	reconnect config.Rate
 	log       *slog.Logger
+	// shared, when set, holds the limits of authenticated callers across
+	// the replicas; while it fails the local ones apply.
+	shared sharedLimits
 
 	mu       sync.Mutex
 	streams  map[string]int // caller or anonymous address -> open streams
@@ -79,12 +82,26 @@ func (l *callerLimits) unary() grpc.UnaryServerInterceptor {
 		}
 		c, _ := auth.CallerFrom(ctx)
 		key := c.String() // every anonymous caller shares "anonymous"
-		if wait := l.reserve(key, time.Now()); wait > 0 {
+		if wait := l.take(ctx, key); wait > 0 {
 			l.log.WarnContext(ctx, "rate-limited ReconnectProvider", "caller", key, "limit", l.reconnect.String(), "retry_after", wait)
 			return nil, rateLimited(l.reconnect, wait)
 		}
 		return handler(ctx, req)
 	}
+}
+
+// take takes one call from the caller's bucket: the replicas' shared one,
+// or this replica's while that is unreachable.
+func (l *callerLimits) take(ctx context.Context, key string) time.Duration {
+	if l.shared != nil {
+		sctx, cancel := context.WithTimeout(ctx, sharedLimitTimeout)
+		wait, err := l.shared.Allow(sctx, key, l.reconnect.N, l.reconnect.Per)
+		cancel()
+		if err == nil {
+			return wait
+		}
+	}
+	return l.reserve(key, time.Now())
 }
 
 // reserve takes one call from the caller's bucket, or returns how long
@@ -130,6 +147,17 @@ func (l *callerLimits) stream() grpc.StreamServerInterceptor {
 		key, max, anonymous := l.streamKey(ctx)
 		if max == 0 {
 			return handler(srv, ss)
+		}
+		if !anonymous {
+			if done, ok, err := l.openShared(ctx, key, max); err == nil {
+				if !ok {
+					l.refusedCaller.Add(1)
+					l.log.WarnContext(ctx, "refused a stream: too many open across the replicas", "caller", key, "limit", max)
+					return tooManyStreams(max, false)
+				}
+				defer done()
+				return handler(srv, ss)
+			}
 		}
 		if !l.openStream(key, max) {
 			if anonymous {

@@ -123,6 +123,18 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 		return err
 	}
 
+	// The state the replicas share, when --redis-url is set (redis.go).
+	store, stopStore, err := newRedisStore(cfg, log, healthServer, tel)
+	if err != nil {
+		return err
+	}
+	defer stopStore()
+	var shared service.Shared
+	if store != nil {
+		shared = store
+		sec.limits.shared = store
+	}
+
 	// One session, health check and metrics label per vCenter (vcenters.go).
 	vcs := newVCenterSet(cfg, log, tel, rd)
 	defer vcs.close()
@@ -134,6 +146,7 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 		UserSessions:     users,
 		TaskPollInterval: cfg.TaskPollInterval,
 		WatchLinger:      o.watchLinger,
+		Shared:           shared,
 		Logger:           log,
 	})
 	if err != nil {

@@ -158,10 +158,16 @@ type startedTask struct {
 // (under the de-duplication key), or starts a new one, with the task's
 // current state.
 func (s *Service) startOrJoin(ctx context.Context, up Upstream, name providerName, key string) (startedTask, error) {
-	if taskID, ok := s.reconnects.activeTask(key); ok {
-		if _, done := s.hub.terminalSnapshot(hubKey{vcenter: name.VCenter, task: taskID}); !done {
-			if t, err := s.snapshot(ctx, up, name.VCenter, taskID); err == nil && !terminal(t.GetState()) {
-				return startedTask{id: taskID, task: t}, nil
+	if got, ok := s.joinActive(ctx, up, name, key); ok {
+		return got, nil
+	}
+	// With replicas, one of them starts the task: the others wait for its
+	// lease and join what it started.
+	if release, waited := s.reconnectLease(ctx, key); release != nil {
+		defer release()
+		if waited {
+			if got, ok := s.joinActive(ctx, up, name, key); ok {
+				return got, nil
 			}
 		}
 	}
@@ -169,10 +175,100 @@ func (s *Service) startOrJoin(ctx context.Context, up Upstream, name providerNam
 	if err != nil {
 		return startedTask{}, err
 	}
-	s.reconnects.setActive(key, taskID)
+	s.setActive(ctx, key, taskID)
 	s.hub.kinds.set(hubKey{vcenter: name.VCenter, task: taskID}, vasagwv1.Task_KIND_RECONNECT)
 	t, _ := s.snapshot(ctx, up, name.VCenter, taskID)
 	return startedTask{id: taskID, task: t}, nil
+}
+
+// joinActive returns the provider's reconnect task under key that is
+// still running, started by this replica or another.
+func (s *Service) joinActive(ctx context.Context, up Upstream, name providerName, key string) (startedTask, bool) {
+	taskID, ok := s.activeTask(ctx, key)
+	if !ok {
+		return startedTask{}, false
+	}
+	hk := hubKey{vcenter: name.VCenter, task: taskID}
+	if _, done := s.hub.terminalSnapshot(hk); done {
+		return startedTask{}, false
+	}
+	s.hub.kinds.set(hk, vasagwv1.Task_KIND_RECONNECT)
+	t, err := s.snapshot(ctx, up, name.VCenter, taskID)
+	if err != nil || terminal(t.GetState()) {
+		return startedTask{}, false
+	}
+	return startedTask{id: taskID, task: t}, true
+}
+
+// activeTaskTTL is how long the shared store keeps a provider's active
+// reconnect task; a finished one is seen as finished long before.
+const activeTaskTTL = time.Hour
+
+// reconnectLeaseTTL bounds how long a replica that died while starting a
+// reconnect holds the others back.
+const reconnectLeaseTTL = 10 * time.Second
+
+// reconnectLeaseWait is how often a replica waiting for another's
+// reconnect lease tries again.
+const reconnectLeaseWait = 50 * time.Millisecond
+
+// activeTask returns the task under key: the shared store's, or this
+// replica's when there is none or it is unreachable.
+func (s *Service) activeTask(ctx context.Context, key string) (string, bool) {
+	if sh := s.opts.Shared; sh != nil {
+		sctx, cancel := context.WithTimeout(ctx, sharedTimeout)
+		defer cancel()
+		if id, ok, err := sh.ActiveTask(sctx, key); err == nil {
+			return id, ok
+		}
+	}
+	return s.reconnects.activeTask(key)
+}
+
+func (s *Service) setActive(ctx context.Context, key, taskID string) {
+	s.reconnects.setActive(key, taskID)
+	if sh := s.opts.Shared; sh != nil {
+		sctx, cancel := context.WithTimeout(ctx, sharedTimeout)
+		defer cancel()
+		if err := sh.SetActiveTask(sctx, key, taskID, activeTaskTTL); err != nil {
+			s.log.Debug("reconnect: shared store unreachable, active task kept locally", "error", err)
+		}
+	}
+}
+
+// reconnectLease takes the cluster-wide lease on starting a reconnect under
+// key, waiting while another replica holds it. It returns the release
+// (nil without a shared store, or when the store is unreachable: this
+// replica then goes on alone) and whether it had to wait.
+func (s *Service) reconnectLease(ctx context.Context, key string) (release func(), waited bool) {
+	sh := s.opts.Shared
+	if sh == nil {
+		return nil, false
+	}
+	name := "reconnect/" + key
+	tick := time.NewTicker(reconnectLeaseWait)
+	defer tick.Stop()
+	for {
+		sctx, cancel := context.WithTimeout(ctx, sharedTimeout)
+		held, err := sh.Lease(sctx, name, reconnectLeaseTTL)
+		cancel()
+		if err != nil {
+			return nil, waited
+		}
+		if held {
+			return func() {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedTimeout)
+				defer cancel()
+				_ = sh.Release(rctx, name)
+			}, waited
+		}
+		waited = true
+		select {
+		case <-ctx.Done():
+			return nil, waited
+		case <-tick.C:
+		}
+	}
 }
 
 // taskSnapshot returns a task's current state, or the caller-safe error.

@@ -47,6 +47,11 @@ type Options struct {
 	// RequestStore remembers request_ids per caller; nil keeps them in
 	// this process ([NewMemoryRequestStore]).
 	RequestStore RequestStore
+	// Shared, when set, is the store the gateway's replicas share
+	// (request_ids, the active task per provider, one poller per task
+	// cluster-wide); each replica keeps its own state too and goes on with
+	// it while Shared is unreachable.
+	Shared Shared
 	// ProviderInfoTTL is how long provider facts used for pre-checks (the
 	// VASA version) are trusted without asking vCenter again.
 	ProviderInfoTTL time.Duration
@@ -74,6 +79,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.RequestStore == nil {
 		o.RequestStore = NewMemoryRequestStore()
+	}
+	if o.Shared != nil {
+		o.RequestStore = fallbackRequestStore{shared: o.Shared, local: o.RequestStore}
 	}
 	if o.ProviderInfoTTL <= 0 {
 		o.ProviderInfoTTL = 5 * time.Minute
@@ -118,6 +126,7 @@ func New(opts Options) (*Service, error) {
 		terminalTTL:      opts.TerminalTTL,
 		unreachableAfter: opts.UnreachableAfter,
 		logger:           opts.Logger,
+		shared:           opts.Shared,
 	})
 	for id, up := range opts.VCenters {
 		vc := VCenter{ID: id, Upstream: up}

@@ -46,6 +46,10 @@ type hubOptions struct {
 	terminalTTL      time.Duration
 	unreachableAfter time.Duration
 	logger           *slog.Logger
+	// shared, when set, makes one poller per task cluster-wide: the
+	// replica holding the task's lease polls and publishes, the others
+	// follow (watch_shared.go).
+	shared Shared
 }
 
 // hub runs one poller per watched task, shared by all of the task's
@@ -83,13 +87,21 @@ func (e event) final() bool { return e.err != nil || terminal(e.task.GetState())
 
 func newHub(opts hubOptions) *hub {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &hub{
+	h := &hub{
 		opts:     opts,
 		ctx:      ctx,
 		cancel:   cancel,
 		pollers:  make(map[hubKey]*poller),
 		terminal: make(map[hubKey]terminalEntry),
 	}
+	if opts.shared != nil {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			opts.shared.SubscribeTasks(ctx, h.remoteUpdate)
+		}()
+	}
+	return h
 }
 
 // subscribe starts watching a task. The subscription's first event is the
@@ -118,7 +130,7 @@ func (h *hub) subscribeSource(key hubKey, gt *gatewayTask) (*subscription, error
 	}
 	p, ok := h.pollers[key]
 	if !ok {
-		p = &poller{h: h, key: key, gt: gt, subs: make(map[*subscription]struct{}), wake: make(chan struct{}, 1), stop: make(chan struct{})}
+		p = &poller{h: h, key: key, gt: gt, subs: make(map[*subscription]struct{}), wake: make(chan struct{}, 1), stop: make(chan struct{}), remote: make(chan TaskUpdate, remoteQueue)}
 		h.pollers[key] = p
 		h.wg.Add(1)
 		go p.run()
@@ -223,6 +235,12 @@ type poller struct {
 	gt   *gatewayTask  // set for a task the gateway runs itself
 	wake chan struct{} // a subscriber arrived
 	stop chan struct{} // closed when its vCenter was removed
+	// remote carries the task's states other replicas published; seq is
+	// the largest Seq seen or published, holding whether this replica
+	// held the task's lease at its last turn (both the poller's own).
+	remote  chan TaskUpdate
+	seq     int64
+	holding bool
 
 	mu     sync.Mutex
 	subs   map[*subscription]struct{}
@@ -285,6 +303,7 @@ func (p *poller) run() {
 		p.follow()
 		return
 	}
+	defer p.release()
 	h := p.h
 	var (
 		failures     int
@@ -305,9 +324,24 @@ func (p *poller) run() {
 			return
 		case <-p.stop:
 			return
+		case u := <-p.remote:
+			if t := p.accept(u); t != nil && p.deliver(t) {
+				return
+			}
+			continue
 		case <-timer.C:
 		}
 
+		if h.opts.shared != nil {
+			t, following := p.followShared()
+			if t != nil && p.deliver(t) {
+				return
+			}
+			if following {
+				timer.Reset(jitter(h.opts.interval / 2))
+				continue
+			}
+		}
 		info, err := p.poll()
 		select {
 		case <-p.stop:
@@ -335,13 +369,19 @@ func (p *poller) run() {
 		failures, failingSince = 0, time.Time{}
 
 		t := h.convert(p.key, info)
+		p.mu.Lock()
+		if t.Kind == vasagwv1.Task_KIND_UNSPECIFIED && p.latest != nil {
+			t.Kind = p.latest.Kind // started on another replica
+		}
+		changed := p.latest == nil || !proto.Equal(p.latest, t)
+		p.mu.Unlock()
+		if changed {
+			p.share(t)
+		}
 		if terminal(t.GetState()) {
 			p.finish(event{task: t}, t)
 			return
 		}
-		p.mu.Lock()
-		changed := p.latest == nil || !proto.Equal(p.latest, t)
-		p.mu.Unlock()
 		if changed {
 			p.publish(event{task: t})
 		}

@@ -174,3 +174,17 @@ func (t *Telemetry) HTTPHandler(next http.Handler) http.Handler {
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
 	)
 }
+
+// ObserveRedis exports vasagw_redis_up, read from up at each scrape: 1
+// while the Redis the replicas share (--redis-url) is reachable, else 0.
+func (t *Telemetry) ObserveRedis(up func() bool) {
+	t.metrics.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vasagw_redis_up",
+		Help: "1 while the Redis the replicas share (--redis-url) answered its last check, else 0 (the gateway serves from local state).",
+	}, func() float64 {
+		if up() {
+			return 1
+		}
+		return 0
+	}))
+}
