@@ -92,7 +92,7 @@ func TestVIJSONThroughTheServer(t *testing.T) {
 func TestVIJSONCallersAndRoles(t *testing.T) {
 	t.Parallel()
 	p := newPKI(t)
-	g := startSecureGateway(t, p, append(p.tokenFlags(), "--reconnect-rate=1/h")...)
+	g := startSecureGateway(t, p, append(append(p.mtlsFlags(), p.tokenFlags()[:3]...), "--reconnect-rate=1/h")...)
 	g.sim.AddReadOnlyUser()
 	c := g.httpClient(t, nil)
 	const sms = "/sdk/vim25/8.0.1.0/sms/"
@@ -126,6 +126,20 @@ func TestVIJSONCallersAndRoles(t *testing.T) {
 	r = post(sms+"VasaProvider/vp-1/VasaProviderReconnect_Task", "Authorization", ops)
 	if f, ok := decodeVIJSON(t, r).(vimtypes.SystemError); !ok || !strings.Contains(f.Reason, "too many requests") {
 		t.Errorf("operator over the reconnect rate: want SystemError, got %s", r.body)
+	}
+
+	// Client certificates, with their roles.
+	for _, tt := range []struct {
+		cn     string
+		allows bool
+	}{{"viewer-bot", false}, {"operator-bot", true}} {
+		r, err := g.restCall(t, g.httpClient(t, p.client(t, tt.cn)), http.MethodPost, sms+"VasaProvider/vp-1/VasaProviderReconnect_Task", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, denied := decodeVIJSON(t, r).(vimtypes.NoPermission); tt.allows == denied || (tt.allows && r.code != http.StatusOK) {
+			t.Errorf("%s reconnects: %d %s", tt.cn, r.code, r.body)
+		}
 	}
 
 	// A vSphere user needs no gateway credentials: vCenter decides.
