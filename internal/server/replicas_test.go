@@ -1,0 +1,446 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
+	"github.com/vasagw/vasagw/internal/config"
+	"github.com/vasagw/vasagw/internal/smssim"
+	"github.com/vasagw/vasagw/internal/store/redisstore/redistest"
+)
+
+// The tests of several replicas as one (README.md, "Scaling out"): gateway
+// processes sharing one Redis in front of one simulator in the test
+// process, which counts the upstream calls.
+
+// replicaArgsEnv hands a child gateway process its flags (JSON), and
+// replicaPasswordEnv the simulator's password.
+const (
+	replicaArgsEnv     = "VASAGW_TEST_REPLICA_ARGS"
+	replicaPasswordEnv = "VASAGW_TEST_REPLICA_PASSWORD"
+	replicaReadyPrefix = "replica ready: "
+)
+
+// replicaPollInterval is the replicas' --task-poll-interval.
+const replicaPollInterval = 100 * time.Millisecond
+
+// TestReplicaProcess is the child gateway: it runs the flags it was given
+// until its stdin closes (or it is killed).
+func TestReplicaProcess(t *testing.T) {
+	raw := os.Getenv(replicaArgsEnv)
+	if raw == "" {
+		t.Skip("runs only as a child of the replica tests")
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(raw), &args); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(args, mapLookup(map[string]string{"VASAGW_VCENTER_PASSWORD": os.Getenv(replicaPasswordEnv)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		cancel()
+	}()
+	err = Run(ctx, cfg, LogOutput(os.Stderr), OnListen(func(a Addrs) {
+		fmt.Printf("%s%s %s\n", replicaReadyPrefix, a.GRPC, a.Admin)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// replica is one child gateway process.
+type replica struct {
+	cmd   *exec.Cmd
+	stdin io.Closer
+	conn  *grpc.ClientConn
+	admin string
+}
+
+func (r *replica) providers() vasagwv1.VasaProviderServiceClient {
+	return vasagwv1.NewVasaProviderServiceClient(r.conn)
+}
+func (r *replica) tasks() vasagwv1.TaskServiceClient { return vasagwv1.NewTaskServiceClient(r.conn) }
+
+// kill ends the process with SIGKILL: no lease is released, nothing is
+// flushed.
+func (r *replica) kill() {
+	_ = r.cmd.Process.Kill()
+	_ = r.cmd.Wait()
+}
+
+// startReplica runs a gateway process in front of sim with Redis at
+// redisURL.
+func startReplica(t *testing.T, sim *smssim.Server, redisURL string, extra ...string) *replica {
+	t.Helper()
+	args := append([]string{
+		"--grpc-addr=127.0.0.1:0",
+		"--http-addr=127.0.0.1:0",
+		"--admin-addr=127.0.0.1:0",
+		"--vcenter-url=" + sim.URL.String(),
+		"--vcenter-username=" + sim.Username,
+		"--vcenter-ca-file=" + sim.CAFile,
+		"--task-poll-interval=" + replicaPollInterval.String(),
+		"--log-level=warn",
+		"--insecure-allow-unauthenticated",
+		"--reconnect-rate=0",
+		"--redis-url=" + redisURL,
+		"--redis-key-prefix=" + t.Name() + ":",
+	}, extra...)
+	b, _ := json.Marshal(args)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestReplicaProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), replicaArgsEnv+"="+string(b), replicaPasswordEnv+"="+sim.Password)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := &replica{cmd: cmd, stdin: stdin}
+	t.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait() // a killed replica has been waited for already
+	})
+	ready := make(chan []string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), replicaReadyPrefix); ok {
+				ready <- strings.Fields(rest)
+			}
+		}
+	}()
+	var addrs []string
+	select {
+	case addrs = <-ready:
+	case <-time.After(time.Minute):
+		t.Fatal("replica did not listen within a minute")
+	}
+	r.conn, err = grpc.NewClient(addrs[0], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.conn.Close() })
+	r.admin = "http://" + addrs[1]
+	waitRedisHealth(t, r, healthpb.HealthCheckResponse_SERVING)
+	return r
+}
+
+// waitRedisHealth waits until the replica's health service "redis" says want.
+func waitRedisHealth(t *testing.T, r *replica, want healthpb.HealthCheckResponse_ServingStatus) {
+	t.Helper()
+	hc := healthpb.NewHealthClient(r.conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	w, err := hc.Watch(ctx, &healthpb.HealthCheckRequest{Service: redisHealthService})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		resp, err := w.Recv()
+		if err != nil {
+			t.Fatalf("health redis never became %s: %v", want, err)
+		}
+		if resp.GetStatus() == want {
+			return
+		}
+	}
+}
+
+var pollsMetric = regexp.MustCompile(`(?m)^vasagw_task_polls_total (\S+)$`)
+
+// polls reads the replica's vasagw_task_polls_total.
+func (r *replica) polls(t *testing.T) int {
+	t.Helper()
+	resp, err := http.Get(r.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := pollsMetric.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no vasagw_task_polls_total in /metrics")
+	}
+	f, _ := strconv.ParseFloat(string(m[1]), 64)
+	return int(f)
+}
+
+// redisUp reads the replica's vasagw_redis_up.
+func (r *replica) redisUp(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get(r.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^vasagw_redis_up (\S+)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("no vasagw_redis_up in /metrics")
+	}
+	return string(m[1])
+}
+
+// startReplicas starts Redis, a simulator and n replicas.
+func startReplicas(t *testing.T, n int) (*redistest.Server, *smssim.Server, []*replica) {
+	t.Helper()
+	rd := redistest.Start(t)
+	sim, err := smssim.Start(smssim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	rs := make([]*replica, n)
+	var g errgroup.Group
+	for i := range rs {
+		g.Go(func() error { rs[i] = startReplica(t, sim, rd.URL()); return nil })
+	}
+	_ = g.Wait()
+	for _, r := range rs {
+		if r == nil {
+			t.FailNow()
+		}
+	}
+	return rd, sim, rs
+}
+
+// watchResult is what one watcher saw.
+type watchResult struct {
+	terminals int
+	last      *vasagwv1.Task
+	err       error
+}
+
+// openWatch starts a WatchTask on r and returns once its first message came;
+// the result is sent when the stream ends.
+func openWatch(ctx context.Context, r *replica, task string, out chan<- watchResult) error {
+	stream, err := r.tasks().WatchTask(ctx, &vasagwv1.WatchTaskRequest{Name: task})
+	if err != nil {
+		return err
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	go func() {
+		res := watchResult{last: first}
+		if terminalState(first.GetState()) {
+			res.terminals++
+		}
+		for {
+			t, err := stream.Recv()
+			if err != nil {
+				if err != io.EOF {
+					res.err = err
+				}
+				out <- res
+				return
+			}
+			res.last = t
+			if terminalState(t.GetState()) {
+				res.terminals++
+			}
+		}
+	}()
+	return nil
+}
+
+func terminalState(s vasagwv1.Task_State) bool {
+	return s == vasagwv1.Task_STATE_SUCCEEDED || s == vasagwv1.Task_STATE_FAILED
+}
+
+// TestReplicasAsOne: three gateway processes, one simulator, one Redis.
+// The same request_id on replica 1 and 2 is one task and one upstream
+// reconnect; 300 watchers over the three cost vCenter about one
+// QuerySmsTaskInfo per poll interval; the lease holder killed with SIGKILL
+// mid-task, every watcher on the other two ends with the terminal state,
+// once.
+func TestReplicasAsOne(t *testing.T) {
+	_, sim, rs := startReplicas(t, 3)
+	ctx := testContext(t)
+	const id = "vp-replicas"
+	sim.Sim.AddProvider(smssim.Provider{ID: id, Info: disconnectedInfo(id), ReconnectDuration: 6 * time.Second})
+	name := "vcenters/default/vasaProviders/" + id
+	const reqID = "6a0e2c1b-3d4f-4e5a-8b7c-9d0e1f2a3b4c"
+
+	reconnects := sim.Sim.Calls("VasaProviderReconnect_Task")
+	first, err := rs[0].providers().ReconnectProvider(ctx, &vasagwv1.ReconnectProviderRequest{Name: name, RequestId: reqID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := rs[1].providers().ReconnectProvider(ctx, &vasagwv1.ReconnectProviderRequest{Name: name, RequestId: reqID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A reconnect without a request_id on the third replica joins the
+	// provider's running task.
+	third, err := rs[2].providers().ReconnectProvider(ctx, &vasagwv1.ReconnectProviderRequest{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetName() != second.GetName() || first.GetName() != third.GetName() {
+		t.Fatalf("tasks %s, %s, %s: want one", first.GetName(), second.GetName(), third.GetName())
+	}
+	if got := sim.Sim.Calls("VasaProviderReconnect_Task") - reconnects; got != 1 {
+		t.Fatalf("%d upstream reconnects, want 1", got)
+	}
+
+	// 300 watchers, 100 on each replica.
+	results := make([]chan watchResult, len(rs))
+	var g errgroup.Group
+	g.SetLimit(30)
+	for i, r := range rs {
+		results[i] = make(chan watchResult, 100)
+		for range 100 {
+			g.Go(func() error { return openWatch(ctx, r, first.GetName(), results[i]) })
+		}
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	const window = 10 * replicaPollInterval
+	before := sim.Sim.Calls("QuerySmsTaskInfo")
+	time.Sleep(window)
+	perInterval := float64(sim.Sim.Calls("QuerySmsTaskInfo")-before) / float64(window/replicaPollInterval)
+	t.Logf("QuerySmsTaskInfo per poll interval with 300 watchers on 3 replicas: %.2f", perInterval)
+	if perInterval > 1.6 {
+		t.Fatalf("%.2f QuerySmsTaskInfo per poll interval, want about 1 (one poller cluster-wide)", perInterval)
+	}
+
+	// The holder is the replica whose polls grow.
+	counts := make([]int, len(rs))
+	for i, r := range rs {
+		counts[i] = r.polls(t)
+	}
+	time.Sleep(5 * replicaPollInterval)
+	holder := -1
+	for i, r := range rs {
+		if r.polls(t) > counts[i] {
+			if holder >= 0 {
+				t.Fatalf("replicas %d and %d both polled", holder, i)
+			}
+			holder = i
+		}
+	}
+	if holder < 0 {
+		t.Fatal("no replica polled")
+	}
+	before = sim.Sim.Calls("QuerySmsTaskInfo")
+	killed := time.Now()
+	rs[holder].kill()
+	for sim.Sim.Calls("QuerySmsTaskInfo") == before {
+		if time.Since(killed) > 20*replicaPollInterval {
+			t.Fatal("no replica took the polling over")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("takeover after SIGKILL of the lease holder: %v (%.1f poll intervals)", time.Since(killed).Round(time.Millisecond), float64(time.Since(killed))/float64(replicaPollInterval))
+
+	for i := range rs {
+		if i == holder {
+			continue
+		}
+		for range 100 {
+			res := <-results[i]
+			if res.err != nil {
+				t.Fatalf("a watcher on replica %d ended with %v", i, res.err)
+			}
+			if res.terminals != 1 || res.last.GetState() != vasagwv1.Task_STATE_SUCCEEDED {
+				t.Fatalf("a watcher on replica %d saw %d terminal events, last %s", i, res.terminals, res.last.GetState())
+			}
+		}
+	}
+}
+
+// TestReplicasRedisDown: with Redis stopped mid-run no caller gets an
+// error, health and the metric say so, and once Redis is back the
+// replicas share again.
+func TestReplicasRedisDown(t *testing.T) {
+	rd, sim, rs := startReplicas(t, 2)
+	ctx := testContext(t)
+	var n atomic.Int64
+	reconnect := func(r *replica, reqID string) *vasagwv1.Task {
+		t.Helper()
+		id := fmt.Sprintf("vp-down-%d", n.Add(1))
+		sim.Sim.AddProvider(smssim.Provider{ID: id, Info: disconnectedInfo(id), ReconnectDuration: 3 * time.Second})
+		task, err := r.providers().ReconnectProvider(ctx, &vasagwv1.ReconnectProviderRequest{Name: "vcenters/default/vasaProviders/" + id, RequestId: reqID})
+		if err != nil {
+			t.Fatalf("reconnect: %v", err)
+		}
+		return task
+	}
+
+	rd.Stop()
+	var wg sync.WaitGroup
+	for _, r := range rs {
+		wg.Go(func() { waitRedisHealth(t, r, healthpb.HealthCheckResponse_NOT_SERVING) })
+	}
+	wg.Wait()
+	if got := rs[0].redisUp(t); got != "0" {
+		t.Fatalf("vasagw_redis_up = %s while Redis is down", got)
+	}
+	// Served from local state: a reconnect, a retry of it on the same
+	// replica, a watch to the end.
+	task := reconnect(rs[0], "1d2c3b4a-0000-4000-8000-000000000001")
+	out := make(chan watchResult, 1)
+	if err := openWatch(ctx, rs[0], task.GetName(), out); err != nil {
+		t.Fatalf("watch while Redis is down: %v", err)
+	}
+	if res := <-out; res.err != nil || res.terminals != 1 {
+		t.Fatalf("watch while Redis is down: %d terminal events, %v", res.terminals, res.err)
+	}
+
+	rd.Restart()
+	for _, r := range rs {
+		wg.Go(func() { waitRedisHealth(t, r, healthpb.HealthCheckResponse_SERVING) })
+	}
+	wg.Wait()
+	if got := rs[1].redisUp(t); got != "1" {
+		t.Fatalf("vasagw_redis_up = %s after Redis is back", got)
+	}
+	const reqID = "1d2c3b4a-0000-4000-8000-000000000002"
+	id := fmt.Sprintf("vp-down-%d", n.Add(1))
+	sim.Sim.AddProvider(smssim.Provider{ID: id, Info: disconnectedInfo(id), ReconnectDuration: 3 * time.Second})
+	name := "vcenters/default/vasaProviders/" + id
+	a, err := rs[0].providers().ReconnectProvider(ctx, &vasagwv1.ReconnectProviderRequest{Name: name, RequestId: reqID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := rs[1].providers().ReconnectProvider(ctx, &vasagwv1.ReconnectProviderRequest{Name: name, RequestId: reqID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.GetName() != b.GetName() {
+		t.Fatalf("after Redis came back the replicas answered %s and %s for one request_id", a.GetName(), b.GetName())
+	}
+}
