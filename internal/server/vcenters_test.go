@@ -463,3 +463,49 @@ func TestReloadNeedsCallerAuthenticationForRealVCenters(t *testing.T) {
 		t.Errorf("after the refused reload the gateway serves %v, want [default]", ids)
 	}
 }
+
+// TestSIGHUPRereadsTheCAFile: the config file is unchanged, but its CA
+// file now holds another certificate: SIGHUP sets the vCenter up again
+// with it, and the session no longer trusts the vCenter.
+func TestSIGHUPRereadsTheCAFile(t *testing.T) {
+	t.Parallel()
+	f := startFleetSims(t, "east", "west")
+	ca := filepath.Join(f.dir, "east-ca.pem")
+	copyFile := func(from string) {
+		t.Helper()
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(ca, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(f.sims["east"].CAFile)
+	path := f.write(t, "vcenters:\n"+strings.Replace(f.entry("east", false), f.sims["east"].CAFile, "east-ca.pem", 1))
+	hup := make(chan os.Signal, 1)
+	g := startFleetGateway(t, path, nil, ConfigCheckInterval(time.Hour), ReloadOn(hup))
+	ctx := testContext(t)
+	if _, err := g.providers.ListVasaProviders(ctx, &vasagwv1.ListVasaProvidersRequest{Parent: "vcenters/east"}); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(f.sims["west"].CAFile) // not the certificate east presents
+	hup <- os.Interrupt
+	for {
+		vc, err := g.vcenters().GetVCenter(ctx, &vasagwv1.GetVCenterRequest{Name: "vcenters/east"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vc.GetState() == vasagwv1.VCenter_STATE_CERTIFICATE_UNTRUSTED {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("east is %v after its CA file changed, want STATE_CERTIFICATE_UNTRUSTED", vc.GetState())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if !strings.Contains(g.logs.String(), `"changed":["east"]`) {
+		t.Errorf("no log line says east changed:\n%s", g.logs.String())
+	}
+}
