@@ -323,6 +323,11 @@ func (s *Session) attempt(ctx context.Context, c *conn, fn func(context.Context,
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	err := fn(rctx, c.sms)
+	if s.base.Err() != nil {
+		// Closed while the call was under way: its connection went back
+		// to the pool after Close emptied it, and would stay open.
+		s.soap.CloseIdleConnections()
+	}
 	if err == nil {
 		s.state.ready()
 		s.keepAlive(c)
