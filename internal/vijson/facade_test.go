@@ -9,6 +9,8 @@ import (
 
 	smstypes "github.com/vmware/govmomi/sms/types"
 	vimtypes "github.com/vmware/govmomi/vim25/types"
+
+	"github.com/vasagw/vasagw/internal/smssim"
 )
 
 // fault decodes a 500 answer as a MethodFault of type F.
@@ -255,9 +257,11 @@ func TestServiceInstance(t *testing.T) {
 		t.Fatalf("QueryStorageManager: %d %s", a.code, a.body)
 	}
 	golden(t, "query_storage_manager", a)
+	// apiVersion is the vCenter's sms_version as VCenterService reports it
+	// once the gateway's session is logged in.
+	e.post(t, sms+"VasaProvider/vp-1/QueryProviderInfo", "")
 	a = e.post(t, sms+"SmsServiceInstance/ServiceInstance/QueryAboutInfo", "{}")
-	// apiVersion is the vCenter's sms_version as VCenterService reports it.
-	if about := decode[smstypes.SmsAboutInfo](t, a); a.code != http.StatusOK || about.Name == "" {
+	if about := decode[smstypes.SmsAboutInfo](t, a); a.code != http.StatusOK || about.ApiVersion != smssim.APIVersion {
 		t.Fatalf("QueryAboutInfo: %d %s", a.code, a.body)
 	}
 	golden(t, "query_about_info", a)

@@ -13,7 +13,6 @@
 package vijson
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -315,7 +314,3 @@ func notAuthenticated(this vimtypes.ManagedObjectReference) vimtypes.BaseMethodF
 	return withMessage(&vimtypes.NotAuthenticated{NoPermission: vimtypes.NoPermission{Object: ref(this), PrivilegeId: "System.View"}},
 		"vim.fault.NotAuthenticated", "The session is not authenticated.")
 }
-
-// trimBody reports whether a body holds no parameters: empty, or only
-// white space.
-func trimBody(b []byte) []byte { return bytes.TrimSpace(b) }

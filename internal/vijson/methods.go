@@ -92,7 +92,7 @@ func managedObjectNotFound(this vimtypes.ManagedObjectReference) vimtypes.BaseMe
 // members, trailing data and values of the wrong type are InvalidRequest.
 func params[T any](body []byte, this vimtypes.ManagedObjectReference) (any, vimtypes.BaseMethodFault) {
 	v := new(T)
-	body = trimBody(body)
+	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return v, nil
 	}
