@@ -26,6 +26,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/status"
 
@@ -60,6 +61,7 @@ func startConsoleBrowser(t *testing.T) *consoleBrowser {
 		chromedp.IgnoreCertErrors, // the secured gateway's test CA
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-crash-reporter", true),
 		chromedp.WindowSize(1280, 1000),
 		chromedp.UserDataDir(t.TempDir()),
 	)
@@ -527,6 +529,19 @@ func TestConsole(t *testing.T) {
 		tab.click(`#details [data-action="reconnect"]`)
 		tab.waitFor("the confirmation", `document.getElementById('confirm').open`)
 		tab.checkAccessible("confirmation")
+		// Escape cancels, and the focus goes back to the button.
+		tab.do(chromedp.KeyEvent(kb.Escape))
+		tab.waitFor("the cancelled confirmation", `!document.getElementById('confirm').open && document.activeElement.dataset.action === 'reconnect'`)
+		if n := len(tab.rows()); n != 6 {
+			t.Fatalf("%d rows", n)
+		}
+		var tasks int
+		tab.eval(`document.querySelectorAll('#tasks li').length`, &tasks)
+		if tasks != 0 {
+			t.Fatalf("a cancelled confirmation started %d tasks", tasks)
+		}
+		tab.click(`#details [data-action="reconnect"]`)
+		tab.waitFor("the confirmation", `document.getElementById('confirm').open`)
 		tab.click(`#confirm-ok`)
 		tab.waitFor("vp-2's reconnect under way", `document.querySelector('#tasks li[data-action="reconnect"][data-target$="/vp-2"][data-state="STATE_RUNNING"], #tasks li[data-action="reconnect"][data-target$="/vp-2"][data-state="STATE_QUEUED"]')`)
 		tab.checkAccessible("task running")
@@ -601,12 +616,26 @@ func TestConsole(t *testing.T) {
 			tab.click(`#provider-rows tr[data-name$="/vp-3"] button`)
 			tab.click(`#details [data-action="recover"]`)
 			tab.waitFor("the recovery form", `!document.getElementById('recover-fields').hidden`)
+			// A fingerprint that is not the presented certificate's: the
+			// pre-flight refuses, changing nothing, and the dialog shows the
+			// one the provider presents for the operator to confirm.
+			wrong := strings.TrimSuffix(strings.Repeat("00:", 32), ":")
 			tab.do(
 				chromedp.SendKeys(chromedp.ID("recover-username"), "vasa-admin"),
 				chromedp.SendKeys(chromedp.ID("recover-password"), "provider-secret"),
-				chromedp.SendKeys(chromedp.ID("recover-fingerprint"), fingerprint(t, renewed)),
+				chromedp.SendKeys(chromedp.ID("recover-fingerprint"), wrong),
 			)
 			tab.checkAccessible("recovery form")
+			tab.click(`#confirm-ok`)
+			tab.waitFor("the presented fingerprint", `!document.getElementById('recover-presented').hidden`)
+			var presented string
+			tab.eval(`document.getElementById('recover-presented-fingerprint').textContent`, &presented)
+			if want := fingerprint(t, renewed); presented != want {
+				t.Fatalf("the dialog shows the presented fingerprint %q, want %q", presented, want)
+			}
+			tab.checkAccessible("fingerprint confirmation")
+			tab.shot("console-recover-confirm")
+			tab.click(`#recover-use-presented`)
 			tab.click(`#confirm-ok`)
 			tab.waitFor("the recovery succeeded", `document.querySelector('#tasks li[data-action="recover"][data-state="STATE_SUCCEEDED"]')`)
 			var steps []string
@@ -619,6 +648,16 @@ func TestConsole(t *testing.T) {
 					t.Errorf("recovery step %s", s)
 				}
 			}
+			// The details follow the provider to its new name, and the list
+			// shows it connected with its new certificate.
+			var result string
+			tab.eval(`document.querySelector('#tasks li[data-action="recover"]').dataset.result`, &result)
+			if result == "" || result == "vcenters/default/vasaProviders/vp-3" {
+				t.Fatalf("recovery result %q", result)
+			}
+			resultJSON, _ := json.Marshal(result)
+			tab.waitFor("the recovered provider's details", `document.getElementById('details').dataset.name === `+string(resultJSON)+
+				` && document.querySelector('#provider-rows tr[data-name=`+string(resultJSON)+`] td:nth-of-type(2) .badge').dataset.value === 'CERTIFICATE_STATUS_VALID'`)
 			var text string
 			tab.eval(`document.body.innerText`, &text)
 			if strings.Contains(text, "provider-secret") {

@@ -224,6 +224,24 @@ function sleep(ms, signal) {
   });
 }
 
+// pollNow cuts the wait for the next read of the list short: a task that
+// ended has changed a provider. (Over the watch the change arrives by
+// itself.)
+let wakePoll = null;
+
+function pollNow() {
+  wakePoll?.();
+}
+
+function pollPause(ms, signal) {
+  return new Promise((resolve) => {
+    wakePoll = resolve;
+    sleep(ms, signal).then(resolve);
+  }).finally(() => {
+    wakePoll = null;
+  });
+}
+
 async function follow(signal) {
   const q = state.filter ? `?${new URLSearchParams({filter: state.filter})}` : '';
   let wait = watchRetryFirst;
@@ -239,7 +257,7 @@ async function follow(signal) {
       setLive('polling', `Polling the provider list every ${pollInterval / 1000} s: ${why}`);
       const ok = await pollProviders(signal);
       if (!ok) return;
-      await sleep(pollInterval, signal);
+      await pollPause(pollInterval, signal);
     }
   }
 }
@@ -595,7 +613,10 @@ function addTask(p, task, refused) {
     if (pct === undefined || pct === null) progress.removeAttribute('value');
     else progress.value = pct;
     status.textContent = pct === undefined || pct === null ? stateLabel : `${stateLabel}: ${pct} %`;
-    if (t.result) meta.textContent = `Task ${t.name}; result ${t.result}`;
+    if (t.result) {
+      li.dataset.result = t.result;
+      meta.textContent = `Task ${t.name}; result ${t.result}`;
+    }
     if (t.steps && t.steps.length) {
       steps.hidden = false;
       steps.replaceChildren(...t.steps.map((s) => {
@@ -606,6 +627,12 @@ function addTask(p, task, refused) {
       }));
     }
     if (t.state === 'STATE_FAILED' && t.error) fault.replaceChildren(renderFault(t.error));
+    if (terminal(t)) {
+      // A recovery registers the provider anew, under another name: the
+      // details follow it.
+      if (t.state === 'STATE_SUCCEEDED' && t.result && state.selected === p.name) state.selected = t.result;
+      pollNow();
+    }
   };
   show(task);
   followTask(task, show, (st) => fault.replaceChildren(renderFault(st, {title: 'The task can no longer be followed'})));
