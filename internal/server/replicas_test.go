@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -443,4 +444,128 @@ func TestReplicasRedisDown(t *testing.T) {
 	if a.GetName() != b.GetName() {
 		t.Fatalf("after Redis came back the replicas answered %s and %s for one request_id", a.GetName(), b.GetName())
 	}
+}
+
+// TestReplicasRecoverSurvivesItsReplica: a recovery started on one replica
+// that is killed (SIGKILL) mid-register is followed by the watchers on the
+// other replicas, and the caller's retry (same request_id and password) on
+// another replica resumes it to the end: one unregister, one register (the
+// dead replica's, taken over), the provider recovered.
+func TestReplicasRecoverSurvivesItsReplica(t *testing.T) {
+	rd, sim, rs := startReplicas(t, 3)
+	ctx := testContext(t)
+	if _, err := sim.Sim.RenewProviderCertificate("vp-3"); err != nil {
+		t.Fatal(err)
+	}
+	const reqID = "7b1c2d3e-4f50-4a6b-8c7d-8e9f0a1b2c3d"
+	req := &vasagwv1.RecoverProviderRequest{
+		Name: "vcenters/default/vasaProviders/vp-3", Username: "vasa-admin", Password: "Vasa-Pr0vider-S3cret!", RequestId: reqID,
+	}
+	task, err := rs[0].providers().RecoverProvider(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A watcher on replica 2 follows the recovery replica 1 runs.
+	stream, err := rs[1].tasks().WatchTask(ctx, &vasagwv1.WatchTaskRequest{Name: task.GetName()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		snap, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("watch on another replica: %v", err)
+		}
+		if st := snap.GetSteps()[2]; st.GetState() == vasagwv1.Task_STATE_RUNNING && st.GetTask() != "" {
+			break // the register SmsTask runs upstream
+		}
+		if terminalState(snap.GetState()) {
+			t.Fatalf("the recovery ended before the register ran: %v", snap)
+		}
+	}
+	rs[0].kill()
+
+	// The retry on replica 3 answers the running task until the dead
+	// replica's run lease is out, then the resumed attempt.
+	var resumed *vasagwv1.Task
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		got, err := rs[2].providers().RecoverProvider(ctx, req)
+		if err != nil {
+			t.Fatalf("retry on another replica: %v", err)
+		}
+		if got.GetName() != task.GetName() {
+			resumed = got
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the retry still answers the dead replica's attempt: %v", got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// The first attempt ends FAILED for the watcher on replica 2.
+	for {
+		snap, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("watch of the dead attempt: %v", err)
+		}
+		if terminalState(snap.GetState()) {
+			if snap.GetState() != vasagwv1.Task_STATE_FAILED {
+				t.Fatalf("the dead attempt ended %v", snap)
+			}
+			break
+		}
+	}
+	// The resumed attempt, watched on replica 2, succeeds.
+	out := make(chan watchResult, 1)
+	if err := openWatch(ctx, rs[1], resumed.GetName(), out); err != nil {
+		t.Fatal(err)
+	}
+	res := <-out
+	if res.err != nil || res.terminals != 1 || res.last.GetState() != vasagwv1.Task_STATE_SUCCEEDED || res.last.GetResult() == "" {
+		t.Fatalf("resumed recovery: %v, %d terminal events, last %v", res.err, res.terminals, res.last)
+	}
+	if n := sim.Sim.Calls("UnregisterProvider_Task"); n != 1 {
+		t.Errorf("%d unregisters, want 1", n)
+	}
+	if n := sim.Sim.Calls("RegisterProvider_Task"); n != 1 {
+		t.Errorf("%d registers, want 1 (the dead replica's, taken over)", n)
+	}
+	if _, err := rs[2].providers().GetVasaProvider(ctx, &vasagwv1.GetVasaProviderRequest{Name: res.last.GetResult()}); err != nil {
+		t.Errorf("recovered provider: %v", err)
+	}
+	// The shared state holds the recovery, never the password.
+	dump := redisDump(t, rd, t.Name()+":")
+	if !strings.Contains(dump, "vp-3") {
+		t.Fatalf("the shared state holds no recovery:\n%s", dump)
+	}
+	if strings.Contains(dump, req.Password) {
+		t.Fatal("the provider password reached Redis")
+	}
+}
+
+// redisDump returns every key under prefix with its value(s), as text.
+func redisDump(t *testing.T, rd *redistest.Server, prefix string) string {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: rd.Addr()})
+	defer c.Close()
+	ctx := context.Background()
+	keys, err := c.Keys(ctx, prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, k := range keys {
+		typ, _ := c.Type(ctx, k).Result()
+		switch typ {
+		case "hash":
+			m, _ := c.HGetAll(ctx, k).Result()
+			fmt.Fprintf(&b, "%s %v\n", k, m)
+		case "zset":
+			m, _ := c.ZRange(ctx, k, 0, -1).Result()
+			fmt.Fprintf(&b, "%s %v\n", k, m)
+		default:
+			v, _ := c.Get(ctx, k).Result()
+			fmt.Fprintf(&b, "%s %s\n", k, v)
+		}
+	}
+	return b.String()
 }

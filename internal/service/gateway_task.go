@@ -167,6 +167,7 @@ func (g *gatewayTask) step(i int, state vasagwv1.Task_State, smsTask string, fn 
 // one goroutine, stopped by close.
 type gatewayTasks struct {
 	ttl    time.Duration
+	shared Shared             // nil: this replica only (gateway_shared.go)
 	flight singleflight.Group // pre-flights of recoveries, by provider
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -193,6 +194,11 @@ func newGatewayTasks(ttl time.Duration) *gatewayTasks {
 // start adds t and runs work for it in its own goroutine, with a context
 // that close cancels. It returns false, and runs nothing, after close.
 func (g *gatewayTasks) start(t *gatewayTask, work func(ctx context.Context)) bool {
+	if g.shared != nil {
+		// Before the caller is answered, so that the task's id names it on
+		// every replica.
+		g.publishNow(t)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
@@ -206,6 +212,13 @@ func (g *gatewayTasks) start(t *gatewayTask, work func(ctx context.Context)) boo
 		defer g.wg.Done()
 		work(g.ctx)
 	}()
+	if g.shared != nil {
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			g.publish(t)
+		}()
+	}
 	return true
 }
 
@@ -315,10 +328,14 @@ func (g *gatewayTasks) close() {
 	g.wg.Wait()
 }
 
-// gatewayTaskSnapshot answers GetTask for a gateway task.
-func (s *Service) gatewayTaskSnapshot(name taskName) (*vasagwv1.Task, error) {
+// gatewayTaskSnapshot answers GetTask for a gateway task: this replica's,
+// or one another replica runs or ran (shared store).
+func (s *Service) gatewayTaskSnapshot(ctx context.Context, name taskName) (*vasagwv1.Task, error) {
 	t, ok := s.gateway.get(name.VCenter, name.Task)
 	if !ok {
+		if snap, _, ok := s.sharedSnapshot(ctx, hubKey{vcenter: name.VCenter, task: name.Task}); ok {
+			return snap, nil
+		}
 		return nil, notFound(name.VCenter, name.String())
 	}
 	return t.snapshot(), nil

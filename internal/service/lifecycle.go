@@ -175,7 +175,7 @@ func (s *Service) providerTask(ctx context.Context, name providerName, requestID
 // anyTaskSnapshot is [Service.taskSnapshot] for an SmsTask or a gateway task.
 func (s *Service) anyTaskSnapshot(ctx context.Context, up Upstream, vcenterID, taskID string) (*vasagwv1.Task, error) {
 	if isGatewayTaskID(taskID) {
-		return s.gatewayTaskSnapshot(taskName{VCenter: vcenterID, Task: taskID})
+		return s.gatewayTaskSnapshot(ctx, taskName{VCenter: vcenterID, Task: taskID})
 	}
 	return s.taskSnapshot(ctx, up, vcenterID, taskID)
 }

@@ -113,6 +113,16 @@ func (s *Service) recover(ctx context.Context, name providerName, requestID stri
 	if ok {
 		prev, found := s.gateway.get(name.VCenter, taskID)
 		if !found {
+			// Run by another replica: adopted when it has ended or its
+			// replica is gone, else answered as it is.
+			adopted, snap, ok := s.adoptRecovery(ctx, up, name.VCenter, taskID)
+			if ok && adopted == nil {
+				s.auditLifecycle(ctx, opRecover, resource, taskID, requestID, "retried")
+				return snap, nil
+			}
+			prev, found = adopted, ok
+		}
+		if !found {
 			return nil, notFound(name.VCenter, taskName{VCenter: name.VCenter, Task: taskID}.String())
 		}
 		latest := s.gateway.latest(prev)
@@ -218,6 +228,10 @@ func (s *Service) resumeRecovery(ctx context.Context, up Upstream, prev *gateway
 			r.registerTask = n.Task
 		}
 	})
+	if winner, won := s.claimResumeShared(ctx, prev.id, gt.id); !won {
+		s.auditLifecycle(ctx, opRecover, resource, winner, requestID, "retried")
+		return s.gatewayTaskSnapshot(ctx, taskName{VCenter: plan.provider.VCenter, Task: winner})
+	}
 	if winner := s.gateway.claimResume(prev, gt); winner != gt {
 		s.auditLifecycle(ctx, opRecover, resource, winner.id, requestID, "retried")
 		return winner.snapshot(), nil

@@ -119,6 +119,7 @@ func New(opts Options) (*Service, error) {
 		vcenters:   newRegistry(),
 		gateway:    newGatewayTasks(opts.RequestIDTTL),
 	}
+	s.gateway.shared = opts.Shared
 	s.hub = newHub(hubOptions{
 		resolve:          s.resolve,
 		interval:         opts.TaskPollInterval,

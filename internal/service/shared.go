@@ -51,6 +51,10 @@ type TaskUpdate struct {
 	Seq int64
 	// Data is the task, as protobuf wire bytes.
 	Data []byte
+	// Resume is what another replica needs to resume a task the gateway
+	// runs itself (a recovery's plan and progress; never a secret), stored
+	// beside the state and not pushed to subscribers; nil for an SmsTask.
+	Resume []byte
 }
 
 // TaskFeed carries task states from the replica that polls a task (the

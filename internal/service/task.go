@@ -26,7 +26,7 @@ func (t *taskServer) GetTask(ctx context.Context, req *vasagwv1.GetTaskRequest) 
 		return nil, err
 	}
 	if isGatewayTaskID(name.Task) {
-		return t.s.gatewayTaskSnapshot(name)
+		return t.s.gatewayTaskSnapshot(ctx, name)
 	}
 	return t.s.taskSnapshot(ctx, up, name.VCenter, name.Task)
 }
@@ -42,11 +42,15 @@ func (t *taskServer) WatchTask(req *vasagwv1.WatchTaskRequest, stream grpc.Serve
 	resource := name.String()
 	var sub *subscription
 	if isGatewayTaskID(name.Task) {
-		gt, ok := t.s.gateway.get(name.VCenter, name.Task)
-		if !ok {
+		key := hubKey{vcenter: name.VCenter, task: name.Task}
+		if gt, ok := t.s.gateway.get(name.VCenter, name.Task); ok {
+			sub, err = t.s.hub.subscribeGateway(gt)
+		} else if _, _, ok := t.s.sharedSnapshot(ctx, key); ok {
+			// Run by another replica: followed from the shared store.
+			sub, err = t.s.hub.subscribe(key)
+		} else {
 			return notFound(name.VCenter, resource)
 		}
-		sub, err = t.s.hub.subscribeGateway(gt)
 	} else {
 		sub, err = t.s.hub.subscribe(hubKey{vcenter: name.VCenter, task: name.Task})
 	}

@@ -104,14 +104,15 @@ func (p *poller) followShared() (t *vasagwv1.Task, following bool) {
 	ctx, cancel := context.WithTimeout(h.ctx, sharedTimeout)
 	defer cancel()
 	u, ok, err := h.opts.shared.LatestTask(ctx, p.key.sharedKey())
+	remoteOnly := isGatewayTaskID(p.key.task) // another replica runs it: nothing to poll
 	if err != nil {
 		p.lost(err)
-		return nil, false
+		return nil, remoteOnly
 	}
 	if ok {
 		t = p.accept(u)
 	}
-	if t != nil && terminal(t.GetState()) {
+	if remoteOnly || (t != nil && terminal(t.GetState())) {
 		return t, true
 	}
 	held, err := h.opts.shared.Lease(ctx, p.key.leaseName(), h.leaseTTL())

@@ -291,15 +291,15 @@ func (s *Store) Release(ctx context.Context, name string) error {
 	return s.result(release.Run(ctx, s.c, []string{s.key("lease", name)}, s.owner).Err())
 }
 
-// publishTask stores (seq ARGV[1], data ARGV[2]) in the hash KEYS[1] for
-// ARGV[3] ms unless it holds a larger or equal seq, and then publishes
-// ARGV[5] on the channel ARGV[4]; 1 when it stored.
+// publishTask stores (seq ARGV[1], data ARGV[2], resume ARGV[6]) in the
+// hash KEYS[1] for ARGV[3] ms unless it holds a larger or equal seq, and
+// then publishes ARGV[5] on the channel ARGV[4]; 1 when it stored.
 var publishTask = redis.NewScript(`
 local cur = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
 if tonumber(ARGV[1]) <= cur then
   return 0
 end
-redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'data', ARGV[2])
+redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'data', ARGV[2], 'resume', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
@@ -332,7 +332,7 @@ func (s *Store) PublishTask(ctx context.Context, u service.TaskUpdate, ttl time.
 		return err
 	}
 	return s.result(publishTask.Run(ctx, s.c, []string{s.key("task", u.Key)},
-		u.Seq, u.Data, max(ttl.Milliseconds(), 1), s.key("tasks"), taskMessage(u)).Err())
+		u.Seq, u.Data, max(ttl.Milliseconds(), 1), s.key("tasks"), taskMessage(u), u.Resume).Err())
 }
 
 // LatestTask implements [service.TaskFeed].
@@ -340,17 +340,22 @@ func (s *Store) LatestTask(ctx context.Context, key string) (service.TaskUpdate,
 	if err := s.ready(); err != nil {
 		return service.TaskUpdate{}, false, err
 	}
-	vals, err := s.c.HMGet(ctx, s.key("task", key), "seq", "data").Result()
+	vals, err := s.c.HMGet(ctx, s.key("task", key), "seq", "data", "resume").Result()
 	if err != nil {
 		return service.TaskUpdate{}, false, s.result(err)
 	}
 	seq, _ := vals[0].(string)
 	data, _ := vals[1].(string)
+	resume, _ := vals[2].(string)
 	n, err := strconv.ParseInt(seq, 10, 64)
 	if err != nil {
 		return service.TaskUpdate{}, false, nil // none stored
 	}
-	return service.TaskUpdate{Key: key, Seq: n, Data: []byte(data)}, true, nil
+	u := service.TaskUpdate{Key: key, Seq: n, Data: []byte(data)}
+	if resume != "" {
+		u.Resume = []byte(resume)
+	}
+	return u, true, nil
 }
 
 // SubscribeTasks implements [service.TaskFeed]. go-redis re-subscribes by
