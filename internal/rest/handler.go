@@ -21,6 +21,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -50,12 +51,24 @@ type Options struct {
 	SSEKeepalive time.Duration
 }
 
+// Conn is the facade's connection to the gRPC services: a gRPC client
+// connection that can also run a server-streaming method on the caller's
+// goroutine (internal/server's in-process channel), which the SSE watches
+// use so that an idle watcher holds no stream of its own. onHeader gets
+// the response header when the server sends it, send each message as it
+// is sent (it must be done with it when it returns; an error from it ends
+// the call); the result is the call's status.
+type Conn interface {
+	grpc.ClientConnInterface
+	ServeServerStream(ctx context.Context, method string, req any, onHeader func(metadata.MD), send func(any) error) error
+}
+
 // NewHandler returns the REST facade over conn: grpc-gateway's mux, and
 // Server-Sent Events for task watches, behind the checks that turn a bad
 // path, query or Accept header into an INVALID_REQUEST. The listener's
 // body limit and CORS are [LimitBody] and [CORS], which the server wraps
 // around this and its sibling handlers.
-func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler, error) {
+func NewHandler(ctx context.Context, conn Conn, opts Options) (http.Handler, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -80,16 +93,16 @@ func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.
 		runtime.SetQueryParameterParser(queryParser{}),
 	)
 	verbs := verbRoutes(files...)
-	if err := vasagwv1.RegisterVasaProviderServiceHandler(ctx, mux, conn); err != nil {
+	if err := vasagwv1.RegisterVasaProviderServiceHandlerClient(ctx, mux, vasagwv1.NewVasaProviderServiceClient(conn)); err != nil {
 		return nil, fmt.Errorf("register the REST facade: %w", err)
 	}
-	if err := vasagwv1.RegisterTaskServiceHandler(ctx, mux, conn); err != nil {
+	if err := vasagwv1.RegisterTaskServiceHandlerClient(ctx, mux, vasagwv1.NewTaskServiceClient(conn)); err != nil {
 		return nil, fmt.Errorf("register the REST facade: %w", err)
 	}
-	if err := vasagwv1.RegisterVCenterServiceHandler(ctx, mux, conn); err != nil {
+	if err := vasagwv1.RegisterVCenterServiceHandlerClient(ctx, mux, vasagwv1.NewVCenterServiceClient(conn)); err != nil {
 		return nil, fmt.Errorf("register the REST facade: %w", err)
 	}
-	sse := &sseHandler{tasks: vasagwv1.NewTaskServiceClient(conn), marshaler: marshaler, mux: mux, log: log, keepalive: opts.SSEKeepalive}
+	sse := &sseHandler{conn: conn, marshaler: marshaler, mux: mux, log: log, keepalive: opts.SSEKeepalive}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && sse.matches(r) {

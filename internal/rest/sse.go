@@ -3,8 +3,6 @@ package rest
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -32,7 +31,10 @@ const sseKeepalive = 15 * time.Second
 // sseHandler serves `GET /v1/{name=vcenters/*/tasks/*}:watch` as
 // Server-Sent Events when the caller sends `Accept: text/event-stream`
 // (grpc-gateway has no SSE). It watches through the same in-process gRPC
-// connection as the rest of the facade, so it shares the task's poller.
+// connection as the rest of the facade, so it shares the task's poller, and
+// with [Conn.ServeServerStream], so the watch runs on the HTTP handler's
+// goroutine: an idle watcher is that goroutine, its connection and the
+// service's subscription, nothing more.
 //
 // Frames: `event: task` with the Task JSON as data and an increasing `id`;
 // `event: error` with a google.rpc.Status JSON when the watch fails after it
@@ -40,7 +42,7 @@ const sseKeepalive = 15 * time.Second
 // terminal task event. A reconnect with Last-Event-ID gets the current
 // snapshot first and ids that keep increasing.
 type sseHandler struct {
-	tasks     vasagwv1.TaskServiceClient
+	conn      Conn
 	marshaler runtime.Marshaler
 	mux       *runtime.ServeMux
 	log       *slog.Logger
@@ -68,61 +70,70 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		md.Set(telemetry.RequestIDHeader, id)
 	}
 	ctx = metadata.NewOutgoingContext(ctx, md)
-	stream, err := h.tasks.WatchTask(ctx, &vasagwv1.WatchTaskRequest{Name: name})
-	if err != nil {
-		h.fail(w, r, err)
-		return
+	var (
+		out       *sseWriter
+		header    metadata.MD
+		terminal  bool
+		keepalive = h.keepalive
+	)
+	if keepalive <= 0 {
+		keepalive = sseKeepalive
 	}
-	first, err := stream.Recv()
-	if err != nil {
-		// Nothing sent yet: answer with a plain HTTP error, which also tells
-		// an EventSource not to reconnect.
-		h.fail(w, r, err)
-		return
-	}
-	if header, err := stream.Header(); err == nil {
-		if v := header.Get(telemetry.RequestIDHeader); len(v) > 0 {
-			w.Header().Set("X-Request-Id", v[0])
+	defer func() {
+		if out != nil {
+			out.close()
 		}
-	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	out := &sseWriter{w: w, rc: http.NewResponseController(w), seq: lastEventID(r)}
-	defer out.close()
-	sendTask := func(t *vasagwv1.Task) error {
+	}()
+	send := func(m any) error {
+		t, ok := m.(*vasagwv1.Task)
+		if !ok {
+			return status.Errorf(codes.Internal, "watch sent %T", m)
+		}
+		if out == nil {
+			// The first event: only now is the answer a stream; an error
+			// before it is a plain HTTP error.
+			if v := header.Get(telemetry.RequestIDHeader); len(v) > 0 {
+				w.Header().Set("X-Request-Id", v[0])
+			}
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Cache-Control", "no-cache")
+			w.Header().Set("X-Accel-Buffering", "no")
+			w.WriteHeader(http.StatusOK)
+			out = &sseWriter{w: w, rc: http.NewResponseController(w), seq: lastEventID(r)}
+			// The keepalive runs on a timer, not a goroutine. A failed write
+			// cancels the watch.
+			out.startKeepalive(keepalive, cancel)
+		}
 		b, err := h.marshaler.Marshal(t)
 		if err != nil {
 			return err
 		}
-		return out.event("task", b)
-	}
-	if err := sendTask(first); err != nil || terminalState(first) {
-		return
-	}
-	keepalive := h.keepalive
-	if keepalive <= 0 {
-		keepalive = sseKeepalive
-	}
-	// The keepalive runs on a timer, not a goroutine: an idle watcher holds
-	// no goroutine beyond this handler's, which waits in Recv. A failed
-	// write cancels the stream, which ends that Recv.
-	out.startKeepalive(keepalive, cancel)
-	for {
-		t, err := stream.Recv()
-		if errors.Is(err, io.EOF) || ctx.Err() != nil {
-			return
+		if err := out.event("task", b); err != nil {
+			return err
 		}
-		if err != nil {
-			b, merr := h.marshaler.Marshal(status.Convert(err).Proto())
-			if merr == nil {
-				_ = out.event("error", b)
-			}
-			return
+		if terminalState(t) {
+			// The watch ends here for this caller; the service sees its
+			// stream cancelled, as when a client goes away.
+			terminal = true
+			cancel()
+			return context.Canceled
 		}
-		if err := sendTask(t); err != nil || terminalState(t) {
-			return
+		return nil
+	}
+	err := h.conn.ServeServerStream(ctx, vasagwv1.TaskService_WatchTask_FullMethodName,
+		&vasagwv1.WatchTaskRequest{Name: name}, func(md metadata.MD) { header = md }, send)
+	switch {
+	case out == nil && err != nil:
+		// Nothing sent yet: answer with a plain HTTP error, which also tells
+		// an EventSource not to reconnect.
+		h.fail(w, r, err)
+	case out == nil:
+		h.fail(w, r, status.Error(codes.Internal, "the watch ended without a task"))
+	case terminal || err == nil || r.Context().Err() != nil || ctx.Err() != nil:
+	default:
+		b, merr := h.marshaler.Marshal(status.Convert(err).Proto())
+		if merr == nil {
+			_ = out.event("error", b)
 		}
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 
-	"google.golang.org/grpc"
-
 	"github.com/vasagw/vasagw/internal/config"
 	"github.com/vasagw/vasagw/internal/console"
 	"github.com/vasagw/vasagw/internal/rest"
@@ -34,7 +32,7 @@ import (
 //
 // simControls, when not nil, are the embedded simulators' test controls
 // (the demo only), served at their own routes.
-func restHandler(ctx context.Context, cfg config.Config, o options, log *slog.Logger, conn *grpc.ClientConn, tel *telemetry.Telemetry, rd *readiness, sec *security, users *service.UserSessions, simControls http.Handler) (http.Handler, error) {
+func restHandler(ctx context.Context, cfg config.Config, o options, log *slog.Logger, conn *inProcess, tel *telemetry.Telemetry, rd *readiness, sec *security, users *service.UserSessions, simControls http.Handler) (http.Handler, error) {
 	api, err := rest.NewHandler(ctx, conn, rest.Options{Logger: log, SSEKeepalive: o.sseKeepalive})
 	if err != nil {
 		return nil, err

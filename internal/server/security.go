@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
@@ -154,21 +156,24 @@ func newAuthenticator(ctx context.Context, sc config.Security, log *slog.Logger)
 	return a, opts.Tokens, err
 }
 
-// grpcCredentials returns the gRPC server's transport credentials: TLS
-// (or plaintext) for network callers, and none for the REST facade's
-// in-process connection, which it marks so that [isInProcess] knows it.
+// grpcCredentials returns the gRPC server's transport credentials: TLS,
+// or plaintext. (The REST side's in-process channel has no transport; its
+// calls are marked by the channel itself, see [isInProcess].)
 func (s *security) grpcCredentials() grpc.ServerOption {
-	return grpc.Creds(newServerCredentials(s.tlsConfig))
+	if s.tlsConfig == nil {
+		return grpc.Creds(insecure.NewCredentials())
+	}
+	return grpc.Creds(credentials.NewTLS(s.tlsConfig.Clone()))
 }
 
 // unaryInterceptors authenticate and authorize, then apply the rate limit.
-func (s *security) unaryInterceptors() grpc.ServerOption {
-	return grpc.ChainUnaryInterceptor(s.interceptor.Unary(), s.limits.unary())
+func (s *security) unaryInterceptors() []grpc.UnaryServerInterceptor {
+	return []grpc.UnaryServerInterceptor{s.interceptor.Unary(), s.limits.unary()}
 }
 
 // streamInterceptors authenticate and authorize, then cap streams.
-func (s *security) streamInterceptors() grpc.ServerOption {
-	return grpc.ChainStreamInterceptor(s.interceptor.Stream(), s.limits.stream())
+func (s *security) streamInterceptors() []grpc.StreamServerInterceptor {
+	return []grpc.StreamServerInterceptor{s.interceptor.Stream(), s.limits.stream()}
 }
 
 // restAuthKey carries a REST request's authentication outcome from
@@ -184,7 +189,7 @@ type restAuth struct {
 //
 // Why here and how the result travels: only the HTTP server sees a REST
 // caller's client certificate; the gRPC call that grpc-gateway makes for it
-// runs over the in-process connection, whose peer is the gateway itself.
+// runs over the in-process channel, whose peer is the gateway itself.
 // So the HTTP layer authenticates (certificate and bearer token alike,
 // with the same Authenticator the gRPC server uses) and does not refuse:
 // it hands the outcome, caller or refusal, to the gRPC server, whose
@@ -193,10 +198,10 @@ type restAuth struct {
 // wrapper, so a browser portal can read a 401 and refresh its token.
 //
 // The outcome rides in metadata sealed with a per-process random HMAC key
-// ([auth.Sealer]), and the gRPC server trusts it only on a connection
-// accepted from the in-process listener (the handshake marks those, see
-// [isInProcess]); the client interceptor also drops any value of that key
-// before adding its own. A REST caller can smuggle metadata through
+// ([auth.Sealer]), and the gRPC server trusts it only on a call of the
+// in-process channel (the channel marks those, see [isInProcess]); the
+// channel also drops any value of that key before adding its own
+// ([security.seal]). A REST caller can smuggle metadata through
 // grpc-gateway's Grpc-Metadata- headers and a gRPC caller can send any
 // metadata it likes, but neither can produce a valid seal, and the seal
 // is not even read on a network connection.
@@ -212,22 +217,6 @@ func (s *security) authenticateREST(next http.Handler) http.Handler {
 		caller, err := s.authn.Authenticate(r.Context(), creds)
 		ctx := context.WithValue(r.Context(), restAuthKey{}, restAuth{caller: caller, err: err})
 		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
-// sealUnary seals the REST caller's authentication into each unary call
-// on the in-process connection.
-func (s *security) sealUnary() grpc.DialOption {
-	return grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		return invoker(s.seal(ctx), method, req, reply, cc, opts...)
-	})
-}
-
-// sealStream seals the REST caller's authentication into each stream on
-// the in-process connection.
-func (s *security) sealStream() grpc.DialOption {
-	return grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-		return streamer(s.seal(ctx), desc, cc, method, opts...)
 	})
 }
 

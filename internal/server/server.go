@@ -1,7 +1,7 @@
 // Package server owns the running gateway: it binds the gRPC, REST and
 // admin listeners, serves TLS, builds the gRPC server with its interceptor
 // chain (telemetry, caller authentication and authorization, per-caller
-// limits), connects the REST side to that server in process, runs the
+// limits), connects the REST side to the same services in process, runs the
 // configured vCenters (one session, health check and metrics label each;
 // the config file reloaded when it changes), keeps gRPC health and
 // /readyz in step with their sessions, and shuts all of it down
@@ -22,12 +22,10 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/vasagw/vasagw/internal/config"
 	"github.com/vasagw/vasagw/internal/service"
@@ -163,27 +161,40 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 		tel.ObserveKeyFileFailures(sec.keyFileFailures)
 	}
 
-	// Two gRPC servers with the same services and interceptors: one for the
-	// network, with the connection limits, and one for the REST side's
-	// in-process connection, which carries every REST caller's calls on
-	// one HTTP/2 connection and is bounded by the REST listener's limits
-	// instead (see [networkLimits]).
-	serverOptions := append(tel.GRPCServerOptions(),
+	// The gRPC server for the network, with the connection limits, and the
+	// REST side's in-process channel to the same services through the same
+	// interceptors, bounded by the REST listener's limits instead (see
+	// [networkLimits]).
+	telUnary, telStream := tel.GRPCServerInterceptors()
+	unary := append(telUnary, sec.unaryInterceptors()...)
+	stream := append(telStream, sec.streamInterceptors()...)
+	serverOptions := []grpc.ServerOption{
 		sec.grpcCredentials(),
-		sec.unaryInterceptors(),
-		sec.streamInterceptors(),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 		grpc.ConnectionTimeout(grpcConnectionTimeout),
 		grpc.MaxRecvMsgSize(maxGRPCMessageBytes),
 		grpc.MaxHeaderListSize(maxGRPCHeaderBytes),
 		grpc.NumStreamWorkers(grpcStreamWorkers),
-	)
+	}
+	if h := tel.GRPCServerStatsHandler(); h != nil {
+		serverOptions = append(serverOptions, grpc.StatsHandler(h))
+	}
 	perConn := &connStreams{max: int64(cfg.MaxStreamsPerConnection)}
 	grpcServer := grpc.NewServer(append(serverOptions, networkLimits(cfg.Limits, perConn)...)...)
-	inprocServer := grpc.NewServer(serverOptions...)
 	svc.Register(grpcServer)
-	svc.Register(inprocServer)
 	healthpb.RegisterHealthServer(grpcServer, healthServer)
 	reflection.Register(grpcServer)
+	// The REST side reaches the services over the in-process channel, so
+	// that streaming methods and interceptors work for REST callers too.
+	conn := newInProcess(inProcessOptions{
+		Unary:       unary,
+		Stream:      stream,
+		ServerStats: tel.GRPCServerStatsHandler(),
+		ClientStats: tel.GRPCClientStatsHandler(),
+		Seal:        sec.seal,
+	})
+	svc.Register(conn)
 
 	grpcLimited := newLimitListener(grpcLis, "grpc", cfg.MaxConnections, log)
 	httpLimited := newLimitListener(httpLis, "http", cfg.MaxConnections, log)
@@ -193,19 +204,6 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 		return append(sec.limits.stats(), perConn.stat(), grpcLimited.stat(), httpLimited.stat())
 	})
 
-	// The REST side reaches the gRPC server over an in-process connection,
-	// so that streaming methods and interceptors work for REST callers too.
-	inproc := bufconn.Listen(1 << 20)
-	conn, err := grpc.NewClient("passthrough:///vasagw-inprocess", append(tel.GRPCDialOptions(),
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return inproc.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		sec.sealUnary(),
-		sec.sealStream(),
-	)...)
-	if err != nil {
-		return fmt.Errorf("in-process gRPC client: %w", err)
-	}
-	defer conn.Close()
 	handler, err := restHandler(ctx, cfg, o, log, conn, tel, rd, sec, users, vcs.simulatorControls())
 	if err != nil {
 		return err
@@ -223,7 +221,6 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serveGRPC(grpcServer, grpcLimited, "grpc") })
-	g.Go(func() error { return serveGRPC(inprocServer, inProcessListener{inproc}, "in-process") })
 	g.Go(func() error {
 		if err := httpServer.Serve(sec.httpListener(httpLimited)); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve http: %w", err)
@@ -259,14 +256,12 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 		stopped := make(chan struct{})
 		go func() {
 			grpcServer.GracefulStop()
-			inprocServer.GracefulStop()
 			close(stopped)
 		}()
 		select {
 		case <-stopped:
 		case <-sctx.Done():
 			grpcServer.Stop()
-			inprocServer.Stop()
 			<-stopped
 		}
 		return nil

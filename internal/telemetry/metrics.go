@@ -108,13 +108,16 @@ func (m *metrics) observeWatches(s WatchStats) {
 	)
 }
 
-// grpcServerOptions returns the interceptors that count and time every gRPC
-// call by service, method and code.
-func (m *metrics) grpcServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(m.grpc.UnaryServerInterceptor(grpcprom.WithExemplarFromContext(traceExemplar))),
-		grpc.ChainStreamInterceptor(m.grpc.StreamServerInterceptor(grpcprom.WithExemplarFromContext(traceExemplar))),
-	}
+// grpcUnary counts and times every unary gRPC call by service, method and
+// code.
+func (m *metrics) grpcUnary() grpc.UnaryServerInterceptor {
+	return m.grpc.UnaryServerInterceptor(grpcprom.WithExemplarFromContext(traceExemplar))
+}
+
+// grpcStream counts and times every gRPC stream by service, method and
+// code.
+func (m *metrics) grpcStream() grpc.StreamServerInterceptor {
+	return m.grpc.StreamServerInterceptor(grpcprom.WithExemplarFromContext(traceExemplar))
 }
 
 // handler serves the registry in the Prometheus text format, or in

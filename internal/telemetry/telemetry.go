@@ -116,39 +116,43 @@ func (t *Telemetry) MetricsHandler() http.Handler {
 	return t.metrics.handler()
 }
 
-// GRPCServerOptions returns the gRPC server's instrumentation: a span per
-// call (continuing the caller's trace) when tracing is on, the Prometheus
-// interceptors, then the request id and its logging. The server's own
-// interceptors come after these, so their logs carry the call's request
-// and trace ids.
-func (t *Telemetry) GRPCServerOptions() []grpc.ServerOption {
-	var opts []grpc.ServerOption
-	if t.tracing.enabled {
-		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
-			otelgrpc.WithTracerProvider(t.tracing.provider),
-			otelgrpc.WithPropagators(t.tracing.propagator),
-			otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
-			otelgrpc.WithFilter(notHealthCheck),
-		)))
-	}
-	return append(append(opts, t.metrics.grpcServerOptions()...),
-		grpc.ChainUnaryInterceptor(requestIDUnary(t.log)),
-		grpc.ChainStreamInterceptor(requestIDStream(t.log)),
-	)
+// GRPCServerInterceptors are the gRPC server's instrumentation, outermost
+// first: the Prometheus interceptors, then the request id and its
+// logging. The server's own interceptors go after these, so their logs
+// carry the call's request and trace ids. The network server and the REST
+// side's in-process channel both run them.
+func (t *Telemetry) GRPCServerInterceptors() ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor) {
+	return []grpc.UnaryServerInterceptor{t.metrics.grpcUnary(), requestIDUnary(t.log)},
+		[]grpc.StreamServerInterceptor{t.metrics.grpcStream(), requestIDStream(t.log)}
 }
 
-// GRPCDialOptions returns the instrumentation of the REST side's
-// in-process connection: with tracing on, it carries the REST request's
-// trace into the gRPC call.
-func (t *Telemetry) GRPCDialOptions() []grpc.DialOption {
+// GRPCServerStatsHandler makes a server span per gRPC call, continuing the
+// caller's trace; nil when tracing is off. It goes with
+// [Telemetry.GRPCServerInterceptors].
+func (t *Telemetry) GRPCServerStatsHandler() stats.Handler {
 	if !t.tracing.enabled {
 		return nil
 	}
-	return []grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler(
+	return otelgrpc.NewServerHandler(
 		otelgrpc.WithTracerProvider(t.tracing.provider),
 		otelgrpc.WithPropagators(t.tracing.propagator),
 		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
-	))}
+		otelgrpc.WithFilter(notHealthCheck),
+	)
+}
+
+// GRPCClientStatsHandler is the instrumentation of the REST side's
+// in-process connection: with tracing on, it carries the REST request's
+// trace into the gRPC call; nil when tracing is off.
+func (t *Telemetry) GRPCClientStatsHandler() stats.Handler {
+	if !t.tracing.enabled {
+		return nil
+	}
+	return otelgrpc.NewClientHandler(
+		otelgrpc.WithTracerProvider(t.tracing.provider),
+		otelgrpc.WithPropagators(t.tracing.propagator),
+		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
+	)
 }
 
 // notHealthCheck keeps health checks and reflection out of the traces.
