@@ -216,7 +216,10 @@ func (tab *consoleTab) waitFor(what, script string) {
 // operator without a mouse would.
 func (tab *consoleTab) click(sel string) {
 	tab.t.Helper()
-	tab.do(chromedp.WaitEnabled(chromedp.CSS(sel)), chromedp.Focus(chromedp.CSS(sel)), chromedp.KeyEvent("\r"))
+	js, _ := json.Marshal(sel)
+	// Find and focus in one step: the list may be drawn again between two.
+	tab.waitFor("a control "+sel, `(() => { const e = document.querySelector(`+string(js)+`); if (!e || e.disabled) return false; e.focus(); return document.activeElement === e; })()`)
+	tab.do(chromedp.KeyEvent("\r"))
 }
 
 // shot writes a screenshot of the whole page into the artefacts directory.

@@ -392,8 +392,15 @@ function shortName(name) {
   return name.slice(name.lastIndexOf('/') + 1);
 }
 
+let drawn = '';
+
 function renderProviders() {
   const rows = $('provider-rows');
+  // A read that changed nothing leaves the rows (and a screen reader's
+  // place in them) alone.
+  const key = JSON.stringify([state.selected, state.role, [...state.providers.values()]]);
+  if (key === drawn && rows.rows.length === state.providers.size) return;
+  drawn = key;
   // A refresh replaces the rows: keep the keyboard focus where it was.
   const focused = rows.contains(document.activeElement) ? document.activeElement.closest('tr')?.dataset.name : '';
   const entries = [...state.providers.values()].sort((a, b) => a.provider.name.localeCompare(b.provider.name));
