@@ -34,7 +34,8 @@ type objects struct {
 	deployment    *appsv1.Deployment
 	service       *corev1.Service
 	configMap     *corev1.ConfigMap
-	secret        *corev1.Secret
+	secret        *corev1.Secret            // the first Secret: the vCenter password
+	secrets       map[string]*corev1.Secret // every Secret by name
 	pdb           *policyv1.PodDisruptionBudget
 	hpa           *autoscalingv2.HorizontalPodAutoscaler
 	kustomization *kustomization
@@ -63,8 +64,17 @@ func (o *objects) decode(doc []byte) error {
 		o.configMap = &corev1.ConfigMap{}
 		target = o.configMap
 	case "v1 Secret":
-		o.secret = &corev1.Secret{}
-		target = o.secret
+		s := &corev1.Secret{}
+		if o.secret == nil {
+			o.secret = s
+		}
+		defer func() {
+			if o.secrets == nil {
+				o.secrets = map[string]*corev1.Secret{}
+			}
+			o.secrets[s.Name] = s
+		}()
+		target = s
 	case "policy/v1 PodDisruptionBudget":
 		o.pdb = &policyv1.PodDisruptionBudget{}
 		target = o.pdb
@@ -233,7 +243,7 @@ func TestDeploymentIsHardened(t *testing.T) {
 		t.Errorf("envFrom %+v, want the ConfigMap %s", c.EnvFrom, o.configMap.Name)
 	}
 	for k := range o.configMap.Data {
-		if strings.Contains(k, "PASSWORD") && k != "VASAGW_VCENTER_PASSWORD_FILE" {
+		if strings.Contains(k, "PASSWORD") && !strings.HasSuffix(k, "_PASSWORD_FILE") {
 			t.Errorf("ConfigMap key %s carries a password", k)
 		}
 	}
@@ -256,5 +266,42 @@ func TestDeploymentIsHardened(t *testing.T) {
 		if strings.Contains(e.Name, "PASSWORD") {
 			t.Errorf("environment variable %s carries a password", e.Name)
 		}
+	}
+}
+
+// TestReplicasNeedRedis: more than one replica (the Deployment's count or
+// the HPA's range) only with Redis configured, since without it request
+// ids, task polls and the gateway's own tasks are per replica (README,
+// "Scaling out"); and the Redis password comes from a file mounted from a
+// Secret.
+func TestReplicasNeedRedis(t *testing.T) {
+	o := load(t)
+	d := o.deployment
+	many := (d.Spec.Replicas != nil && *d.Spec.Replicas > 1) || (o.hpa != nil && o.hpa.Spec.MaxReplicas > 1)
+	url := o.configMap.Data["VASAGW_REDIS_URL"]
+	if !many {
+		return
+	}
+	if !strings.HasPrefix(url, "redis://") && !strings.HasPrefix(url, "rediss://") {
+		t.Fatalf("more than one replica without VASAGW_REDIS_URL (got %q): replicas would not share request ids, task polls or recoveries", url)
+	}
+	pwFile := o.configMap.Data["VASAGW_REDIS_PASSWORD_FILE"]
+	if pwFile == "" {
+		return
+	}
+	pod := d.Spec.Template.Spec
+	var mounted bool
+	for _, m := range pod.Containers[0].VolumeMounts {
+		if !strings.HasPrefix(pwFile, m.MountPath+"/") {
+			continue
+		}
+		for _, v := range pod.Volumes {
+			if v.Name == m.Name && v.Secret != nil && o.secrets[v.Secret.SecretName] != nil {
+				mounted = true
+			}
+		}
+	}
+	if !mounted {
+		t.Errorf("VASAGW_REDIS_PASSWORD_FILE %q is not in a volume mounted from a Secret", pwFile)
 	}
 }
