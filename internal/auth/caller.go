@@ -50,6 +50,10 @@ const (
 	// vCenter applies the user's own privileges, so it holds every role of
 	// the gateway.
 	KindVSphere Kind = "vsphere"
+	// KindInternal is the gateway itself acting on its own behalf (an
+	// automatic reconnect); its Subject names the component, e.g.
+	// "vasagw/auto-reconnect". No request can claim it.
+	KindInternal Kind = "internal"
 )
 
 // Caller is who made a call, as far as the gateway could establish it, and
@@ -106,6 +110,8 @@ func (c *Caller) String() string {
 		}
 	case KindVSphere:
 		return "vsphere:" + c.Subject
+	case KindInternal:
+		return c.Subject
 	}
 	return string(KindAnonymous)
 }

@@ -195,3 +195,13 @@ func lifecycleUnsupported(vcenterID, resource string) error {
 		"This operation is not available in this kind of vCenter session.")
 	return b.status().Err()
 }
+
+// watchDisabled refuses WatchVasaProviders on a gateway configured with no
+// provider refresh loop (a provider poll interval of 0).
+func watchDisabled(vcenterID, resource string) error {
+	b := newGatewayStatus(vcenterID, resource)
+	b.set(codes.FailedPrecondition, "PROVIDER_WATCH_DISABLED",
+		"watching providers needs the provider refresh loop, which this gateway runs with no interval",
+		"Watching providers is turned off on this gateway.")
+	return b.status().Err()
+}

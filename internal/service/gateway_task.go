@@ -70,6 +70,9 @@ type gatewayTask struct {
 	state recoveryState
 	// next is the id of the attempt that resumed this failed one, "" if none.
 	next string
+	// onEnd, when set, runs once as the task turns terminal, before anyone
+	// can see it (the fleet refreshes the providers it names).
+	onEnd func(vcenterID string, t *vasagwv1.Task)
 }
 
 func newGatewayTask(vcenterID string, kind vasagwv1.Task_Kind, target string, steps ...vasagwv1.TaskStep_Kind) *gatewayTask {
@@ -108,6 +111,9 @@ func (g *gatewayTask) update(fn func(t *vasagwv1.Task)) {
 		g.ended = time.Now()
 		if g.cur.CompletionTime == nil {
 			g.cur.CompletionTime = timestamppb.New(g.ended)
+		}
+		if g.onEnd != nil {
+			g.onEnd(g.vcenter, proto.CloneOf(g.cur))
 		}
 	}
 	g.versions = append(g.versions, proto.CloneOf(g.cur))
@@ -167,8 +173,9 @@ func (g *gatewayTask) step(i int, state vasagwv1.Task_State, smsTask string, fn 
 // one goroutine, stopped by close.
 type gatewayTasks struct {
 	ttl    time.Duration
-	shared Shared             // nil: this replica only (gateway_shared.go)
-	flight singleflight.Group // pre-flights of recoveries, by provider
+	shared Shared                                   // nil: this replica only (gateway_shared.go)
+	onEnd  func(vcenterID string, t *vasagwv1.Task) // see gatewayTask.onEnd
+	flight singleflight.Group                       // pre-flights of recoveries, by provider
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -205,6 +212,7 @@ func (g *gatewayTasks) start(t *gatewayTask, work func(ctx context.Context)) boo
 		return false
 	}
 	g.evictLocked(time.Now())
+	t.onEnd = g.onEnd
 	g.m[t.id] = t
 	g.order = append(g.order, t.id)
 	g.wg.Add(1)

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -64,13 +65,20 @@ func TestParseRequestID(t *testing.T) {
 
 func TestPageTokenRoundTrip(t *testing.T) {
 	t.Parallel()
-	tok := encodePageToken("vcenters/default", "vp-3")
-	got, err := decodePageToken(tok, "vcenters/default")
-	if err != nil || got != "vp-3" {
-		t.Fatalf("round trip: %q, %v", got, err)
+	tok := encodePageToken("vcenters/default", "status = STATUS_ONLINE", 7, "vp-3")
+	got, err := decodePageToken(tok, "vcenters/default", "status = STATUS_ONLINE")
+	if err != nil || got != (pageToken{generation: 7, after: "vp-3"}) {
+		t.Fatalf("round trip: %+v, %v", got, err)
 	}
-	_, err = decodePageToken(tok, "vcenters/other")
+	_, err = decodePageToken(tok, "vcenters/other", "status = STATUS_ONLINE")
 	checkInvalidRequest(t, err, "page_token")
+	_, err = decodePageToken(tok, "vcenters/default", "")
+	checkInvalidRequest(t, err, "page_token")
+	// A token from before generations (v1) still continues a walk.
+	v1 := base64.RawURLEncoding.EncodeToString([]byte("v1|vcenters/default|vp-2"))
+	if got, err := decodePageToken(v1, "vcenters/default", ""); err != nil || got != (pageToken{after: "vp-2"}) {
+		t.Fatalf("v1 token: %+v, %v", got, err)
+	}
 }
 
 // checkInvalidRequest asserts the gateway's malformed-request shape.
@@ -126,7 +134,7 @@ func FuzzParseNames(f *testing.F) {
 		if _, err := parseVCenterName("parent", s); err != nil {
 			checkInvalidRequest(t, err, "parent")
 		}
-		if _, err := decodePageToken(s, "vcenters/default"); err != nil {
+		if _, err := decodePageToken(s, "vcenters/default", ""); err != nil {
 			checkInvalidRequest(t, err, "page_token")
 		}
 		if _, err := parseRequestID(s); err != nil {

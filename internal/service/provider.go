@@ -3,12 +3,11 @@ package service
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
+	"hash/fnv"
 	"slices"
 	"strconv"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
@@ -19,7 +18,7 @@ const (
 	defaultPageSize = 50
 	maxPageSize     = 1000
 	// providerFetches bounds the concurrent QueryProviderInfo calls of one
-	// List page, so a large page does not flood vCenter.
+	// refresh, so a large fleet does not flood vCenter.
 	providerFetches = 8
 )
 
@@ -29,9 +28,11 @@ type providerServer struct {
 	s *Service
 }
 
-// ListVasaProviders lists a vCenter's providers ordered by moId. The page
-// token is the last moId of the previous page, so a provider registered or
-// removed between pages neither repeats nor shifts the others.
+// ListVasaProviders lists a vCenter's providers that match the filter,
+// ordered by moId, from the vCenter's snapshot (refreshed first when it is
+// older than the freshness bound). The page token pins the snapshot
+// generation (the list of providers) it came from, so that a walk page by
+// page reads one QueryProvider; see [pageToken].
 func (p *providerServer) ListVasaProviders(ctx context.Context, req *vasagwv1.ListVasaProvidersRequest) (*vasagwv1.ListVasaProvidersResponse, error) {
 	parent, err := parseVCenterName("parent", req.GetParent())
 	if err != nil {
@@ -42,59 +43,47 @@ func (p *providerServer) ListVasaProviders(ctx context.Context, req *vasagwv1.Li
 	if err != nil {
 		return nil, err
 	}
-	after, err := decodePageToken(req.GetPageToken(), resource)
+	filter, err := parseProviderFilter(req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
-	up, err := p.s.upstream(parent.VCenter, resource)
+	token, err := decodePageToken(req.GetPageToken(), resource, req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
-	ids, err := up.Providers(ctx)
+	if p.s.ownSession(ctx) {
+		return p.s.listDirect(ctx, parent, size, filter, req.GetFilter(), token)
+	}
+	f, err := p.s.fleet(parent.VCenter, resource)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := f.listSnapshot(ctx)
 	if err != nil {
 		return nil, p.s.fail(ctx, err, parent.VCenter, resource, "list providers")
 	}
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
+	ids, generation := f.ids(snap, token.generation)
 	start := 0
-	if after != "" {
-		start, _ = slices.BinarySearch(ids, after)
-		if start < len(ids) && ids[start] == after {
+	if token.after != "" {
+		start, _ = slices.BinarySearch(ids, token.after)
+		if start < len(ids) && ids[start] == token.after {
 			start++
 		}
 	}
-	end := min(start+size, len(ids))
-	page := ids[start:end]
-
-	infos := make([]*vcenter.Provider, len(page))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(providerFetches)
-	for i, id := range page {
-		g.Go(func() error {
-			info, err := up.Provider(gctx, id)
-			if isNotFound(err) {
-				return nil // unregistered since QueryProvider: not on the page
-			}
-			if err != nil {
-				return fmt.Errorf("provider %s: %w", id, err)
-			}
-			infos[i] = info
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, p.s.fail(ctx, err, parent.VCenter, resource, "list providers")
-	}
-	resp := &vasagwv1.ListVasaProvidersResponse{VasaProviders: make([]*vasagwv1.VasaProvider, 0, len(infos))}
-	for _, info := range infos {
-		if info == nil {
-			continue
+	resp := &vasagwv1.ListVasaProvidersResponse{VasaProviders: make([]*vasagwv1.VasaProvider, 0, min(size, len(ids)-start))}
+	last := ""
+	for _, id := range ids[start:] {
+		e := snap.entries[id]
+		if !e.present() || !filter.matches(e.msg) {
+			continue // unregistered since the walk began, or filtered out
 		}
-		p.s.providers.remember(parent.VCenter, info)
-		resp.VasaProviders = append(resp.VasaProviders, toProvider(parent.VCenter, info))
-	}
-	if end < len(ids) && len(page) > 0 {
-		resp.NextPageToken = encodePageToken(resource, page[len(page)-1])
+		if len(resp.VasaProviders) == size {
+			resp.NextPageToken = encodePageToken(resource, req.GetFilter(), generation, last)
+			break
+		}
+		p.s.providers.remember(parent.VCenter, e.info)
+		resp.VasaProviders = append(resp.VasaProviders, e.msg)
+		last = id
 	}
 	return resp, nil
 }
@@ -105,11 +94,11 @@ func (p *providerServer) GetVasaProvider(ctx context.Context, req *vasagwv1.GetV
 	if err != nil {
 		return nil, err
 	}
-	info, err := p.s.provider(ctx, name)
+	e, err := p.s.providerEntry(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	return toProvider(name.VCenter, info), nil
+	return e.msg, nil
 }
 
 // ReconnectProvider starts (or joins) a reconnect of one provider.
@@ -125,9 +114,53 @@ func (p *providerServer) ReconnectProvider(ctx context.Context, req *vasagwv1.Re
 	return p.s.reconnect(ctx, name, requestID)
 }
 
-// provider fetches one provider's info and remembers the facts that
-// pre-checks use.
+// provider returns one provider's info, from the fleet's snapshot when it
+// is fresh, and remembers the facts that pre-checks use.
 func (s *Service) provider(ctx context.Context, name providerName) (*vcenter.Provider, error) {
+	e, err := s.providerEntry(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return e.info, nil
+}
+
+// providerEntry returns one present provider's entry, from the snapshot
+// when it holds a fresh one, else from vCenter (one call for all
+// concurrent readers). A provider vCenter does not know is NOT_FOUND
+// PROVIDER_NOT_FOUND.
+func (s *Service) providerEntry(ctx context.Context, name providerName) (*providerEntry, error) {
+	resource := name.String()
+	if s.ownSession(ctx) {
+		return s.providerDirect(ctx, name)
+	}
+	f, err := s.fleet(name.VCenter, resource)
+	if err != nil {
+		return nil, err
+	}
+	e, err := f.provider(ctx, name.Provider)
+	if err != nil {
+		return nil, s.fail(ctx, err, name.VCenter, resource, "get provider")
+	}
+	if !e.present() {
+		if e.notFound != nil {
+			return nil, s.fail(ctx, e.notFound, name.VCenter, resource, "get provider")
+		}
+		return nil, notFound(name.VCenter, resource)
+	}
+	s.providers.remember(name.VCenter, e.info)
+	return e, nil
+}
+
+// ownSession reports whether a call runs in a user's own vCenter session
+// (the VI/JSON facade's Login). Such a call never reads the fleet's
+// snapshot, which the gateway's session fetched: vCenter must judge the
+// user's own privileges on every read.
+func (s *Service) ownSession(ctx context.Context) bool {
+	return s.opts.UserSessions.handle(ctx) != ""
+}
+
+// providerDirect reads one provider through the call's own session.
+func (s *Service) providerDirect(ctx context.Context, name providerName) (*providerEntry, error) {
 	resource := name.String()
 	up, err := s.upstream(name.VCenter, resource)
 	if err != nil {
@@ -138,7 +171,51 @@ func (s *Service) provider(ctx context.Context, name providerName) (*vcenter.Pro
 		return nil, s.fail(ctx, err, name.VCenter, resource, "get provider")
 	}
 	s.providers.remember(name.VCenter, info)
-	return info, nil
+	return &providerEntry{info: info, msg: toProvider(name.VCenter, info)}, nil
+}
+
+// listDirect lists providers through the call's own session: QueryProvider,
+// then QueryProviderInfo for each provider after the token until the page
+// is full.
+func (s *Service) listDirect(ctx context.Context, parent vcenterName, size int, filter *providerFilter, filterText string, token pageToken) (*vasagwv1.ListVasaProvidersResponse, error) {
+	resource := parent.String()
+	up, err := s.upstream(parent.VCenter, resource)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := up.Providers(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, err, parent.VCenter, resource, "list providers")
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	start, _ := slices.BinarySearch(ids, token.after)
+	if start < len(ids) && ids[start] == token.after {
+		start++
+	}
+	resp := &vasagwv1.ListVasaProvidersResponse{}
+	for i, id := range ids[start:] {
+		if len(resp.VasaProviders) == size {
+			// More ids remain (whether they match is not read ahead: a
+			// later page may come back empty).
+			resp.NextPageToken = encodePageToken(resource, filterText, 0, ids[start+i-1])
+			break
+		}
+		info, err := up.Provider(ctx, id)
+		if isNotFound(err) {
+			continue // unregistered since QueryProvider: not on the page
+		}
+		if err != nil {
+			return nil, s.fail(ctx, err, parent.VCenter, resource, "list providers")
+		}
+		msg := toProvider(parent.VCenter, info)
+		if !filter.matches(msg) {
+			continue
+		}
+		s.providers.remember(parent.VCenter, info)
+		resp.VasaProviders = append(resp.VasaProviders, msg)
+	}
+	return resp, nil
 }
 
 // fail logs an upstream failure with its full detail and returns the
@@ -167,30 +244,68 @@ func pageSize(n int32) (int, error) {
 	return int(n), nil
 }
 
-// Page tokens are opaque to callers: base64url of "v1|parent|lastID". The
-// parent is checked so a token is not reused across vCenters.
-const pageTokenVersion = "v1"
-
-func encodePageToken(parent, last string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenVersion + "|" + parent + "|" + last))
+// pageToken is where a walk stands: after the moId `after`, in the
+// provider list of snapshot generation `generation`.
+//
+// Tokens are opaque to callers: base64url of "v2|parent|filter hash|
+// generation|lastID". The parent and filter are checked so that a token is
+// not reused with another request. While the generation is kept (the
+// current one and [keptGenerations] before it), the walk goes on over that
+// same list of providers, with their latest data, and reads no new
+// QueryProvider. When it is gone (the set of providers changed more often
+// than that during the walk), the walk goes on after the last moId in the
+// current list: nothing repeats, and providers registered or removed since
+// simply appear or not, as with the v1 tokens (no generation) this still
+// accepts.
+type pageToken struct {
+	generation uint64
+	after      string
 }
 
-func decodePageToken(token, parent string) (string, error) {
+const pageTokenVersion = "v2"
+
+func encodePageToken(parent, filter string, generation uint64, last string) string {
+	raw := strings.Join([]string{pageTokenVersion, parent, filterHash(filter), strconv.FormatUint(generation, 10), last}, "|")
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+func decodePageToken(token, parent, filter string) (pageToken, error) {
 	if token == "" {
-		return "", nil
+		return pageToken{}, nil
 	}
+	bad := invalidRequest("page_token", "page_token is not a token this gateway issued")
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil {
-		return "", invalidRequest("page_token", "page_token is not a token this gateway issued")
+		return pageToken{}, bad
 	}
-	parts := strings.SplitN(string(raw), "|", 3)
-	if len(parts) != 3 || parts[0] != pageTokenVersion || parts[2] == "" {
-		return "", invalidRequest("page_token", "page_token is not a token this gateway issued")
+	parts := strings.Split(string(raw), "|")
+	switch {
+	case len(parts) == 3 && parts[0] == "v1" && parts[2] != "":
+		if parts[1] != parent {
+			return pageToken{}, invalidRequest("page_token", "page_token belongs to another parent")
+		}
+		return pageToken{after: parts[2]}, nil
+	case len(parts) == 5 && parts[0] == pageTokenVersion && parts[4] != "":
+		if parts[1] != parent {
+			return pageToken{}, invalidRequest("page_token", "page_token belongs to another parent")
+		}
+		if parts[2] != filterHash(filter) {
+			return pageToken{}, invalidRequest("page_token", "page_token was issued for another filter")
+		}
+		gen, err := strconv.ParseUint(parts[3], 10, 64)
+		if err != nil {
+			return pageToken{}, bad
+		}
+		return pageToken{generation: gen, after: parts[4]}, nil
 	}
-	if parts[1] != parent {
-		return "", invalidRequest("page_token", "page_token belongs to another parent")
-	}
-	return parts[2], nil
+	return pageToken{}, bad
+}
+
+// filterHash identifies a filter inside a page token.
+func filterHash(filter string) string {
+	h := fnv.New64a()
+	h.Write([]byte(filter))
+	return strconv.FormatUint(h.Sum64(), 36)
 }
 
 // parseRequestID accepts an empty id or a UUID in its canonical textual

@@ -293,6 +293,7 @@ func (s *Service) snapshot(ctx context.Context, up Upstream, vcenterID, taskID s
 	}
 	t := s.hub.convert(key, info)
 	if terminal(t.GetState()) {
+		s.onTaskTerminal(vcenterID, t)
 		s.hub.cacheTerminal(key, t)
 	}
 	return t, nil

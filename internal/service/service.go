@@ -61,7 +61,23 @@ type Options struct {
 	// UserSessions, when set, lets calls run in a user's own vCenter
 	// session (see [UserSessions]).
 	UserSessions *UserSessions
-	Logger       *slog.Logger
+	// ProviderPollInterval is how often each vCenter's fleet loop lists
+	// its providers and their info (the server's flag defaults to 30 s).
+	// 0 runs no loop: List and Get still share their upstream reads, but
+	// WatchVasaProviders is refused and auto-reconnect is off.
+	ProviderPollInterval time.Duration
+	// ProviderMaxAge is how old the fleet's snapshot may be for List and
+	// Get to be served from it; an older one is refreshed first (one
+	// upstream read for all concurrent callers). 0 reads through on every
+	// call.
+	ProviderMaxAge time.Duration
+	// AutoReconnect lists the ids of VCenters whose disconnected providers
+	// the gateway reconnects by itself (VCenter.AutoReconnect).
+	AutoReconnect map[string]bool
+	// Now is the clock the fleet's freshness and backoff use; nil means
+	// time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -89,6 +105,15 @@ func (o *Options) setDefaults() {
 	if o.UnreachableAfter <= 0 {
 		o.UnreachableAfter = 30 * time.Second
 	}
+	if o.ProviderPollInterval < 0 {
+		o.ProviderPollInterval = 0
+	}
+	if o.ProviderMaxAge < 0 {
+		o.ProviderMaxAge = 0
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -105,6 +130,7 @@ type Service struct {
 	providers  *providerFacts
 	vcenters   *registry
 	gateway    *gatewayTasks // the tasks the gateway runs itself
+	fleets     *fleets
 }
 
 // New returns a Service. Close it to end its watches.
@@ -128,9 +154,18 @@ func New(opts Options) (*Service, error) {
 		unreachableAfter: opts.UnreachableAfter,
 		logger:           opts.Logger,
 		shared:           opts.Shared,
+		onTerminal:       s.onTaskTerminal,
+	})
+	s.gateway.onEnd = s.onTaskTerminal
+	s.fleets = newFleets(s, fleetOptions{
+		interval:         opts.ProviderPollInterval,
+		maxAge:           opts.ProviderMaxAge,
+		unreachableAfter: opts.UnreachableAfter,
+		now:              opts.Now,
+		logger:           opts.Logger,
 	})
 	for id, up := range opts.VCenters {
-		vc := VCenter{ID: id, Upstream: up}
+		vc := VCenter{ID: id, Upstream: up, AutoReconnect: opts.AutoReconnect[id]}
 		vc.Session, _ = up.(VCenterSession)
 		if err := s.SetVCenter(vc); err != nil {
 			s.Close()
@@ -153,6 +188,7 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 // have stopped.
 func (s *Service) Close() {
 	s.gateway.close()
+	s.closeFleets()
 	s.hub.close()
 }
 

@@ -40,10 +40,11 @@ func (v *vcenterServer) ListVCenters(ctx context.Context, req *vasagwv1.ListVCen
 	if err != nil {
 		return nil, err
 	}
-	after, err := decodePageToken(req.GetPageToken(), collectionVCenters)
+	token, err := decodePageToken(req.GetPageToken(), collectionVCenters, "")
 	if err != nil {
 		return nil, err
 	}
+	after := token.after
 	all := v.s.vcenters.list() // ordered by id
 	start := 0
 	if after != "" {
@@ -65,7 +66,7 @@ func (v *vcenterServer) ListVCenters(ctx context.Context, req *vasagwv1.ListVCen
 	}
 	_ = g.Wait() // describeVCenter does not fail
 	if end < len(all) && len(page) > 0 {
-		resp.NextPageToken = encodePageToken(collectionVCenters, page[len(page)-1].ID)
+		resp.NextPageToken = encodePageToken(collectionVCenters, "", 0, page[len(page)-1].ID)
 	}
 	return resp, nil
 }

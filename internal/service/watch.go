@@ -50,6 +50,10 @@ type hubOptions struct {
 	// replica holding the task's lease polls and publishes, the others
 	// follow (watch_shared.go).
 	shared Shared
+	// onTerminal, when set, runs once a poller sees its task finished,
+	// before any subscriber is told (the fleet refreshes the provider the
+	// task acted on).
+	onTerminal func(vcenterID string, t *vasagwv1.Task)
 }
 
 // hub runs one poller per watched task, shared by all of the task's
@@ -369,6 +373,9 @@ func (p *poller) run() {
 		failures, failingSince = 0, time.Time{}
 
 		t := h.convert(p.key, info)
+		if terminal(t.GetState()) && h.opts.onTerminal != nil {
+			h.opts.onTerminal(p.key.vcenter, t) // before anyone is told
+		}
 		p.mu.Lock()
 		if t.Kind == vasagwv1.Task_KIND_UNSPECIFIED && p.latest != nil {
 			t.Kind = p.latest.Kind // started on another replica

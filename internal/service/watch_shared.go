@@ -82,6 +82,10 @@ func (p *poller) accept(u TaskUpdate) *vasagwv1.Task {
 // a terminal state finishes the poller (it returns true then).
 func (p *poller) deliver(t *vasagwv1.Task) bool {
 	if terminal(t.GetState()) {
+		if p.h.opts.onTerminal != nil {
+			// This replica's snapshot too, before its watchers are told.
+			p.h.opts.onTerminal(p.key.vcenter, t)
+		}
 		p.finish(event{task: t}, t)
 		return true
 	}
