@@ -50,6 +50,9 @@ type Config struct {
 	// Redis holds the state the replicas share (redis.go).
 	Redis
 
+	// Fleet holds the provider refresh loop's settings (fleet.go).
+	Fleet
+
 	// OTelEnv holds the OTEL_* variables that decide whether and where spans
 	// are exported (see [OTelEnvNames]), captured through Load's lookup.
 	OTelEnv map[string]string

@@ -91,6 +91,7 @@ func newFlagSet(cfg *Config) *flag.FlagSet {
 	cfg.Security.addFlags(fs)
 	cfg.Limits.addFlags(fs)
 	cfg.Redis.addFlags(fs)
+	cfg.Fleet.addFlags(fs)
 	return fs
 }
 

@@ -49,6 +49,10 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--config %s: %w", c.ConfigFile, err))
 	}
 	errs = append(errs, c.Limits.Validate()...)
+	errs = append(errs, c.Fleet.validate()...)
+	if c.AutoReconnect && c.ProviderPollInterval == 0 {
+		errs = append(errs, errors.New("--auto-reconnect: needs the provider refresh loop (--provider-poll-interval above 0)"))
+	}
 	if c.VCenterURL == "" {
 		return errors.Join(errs...)
 	}

@@ -103,11 +103,17 @@ func NewHandler(ctx context.Context, conn Conn, opts Options) (http.Handler, err
 		return nil, fmt.Errorf("register the REST facade: %w", err)
 	}
 	sse := &sseHandler{conn: conn, marshaler: marshaler, mux: mux, log: log, keepalive: opts.SSEKeepalive}
+	providerSSE := &providerSSEHandler{conn: conn, marshaler: marshaler, mux: mux, keepalive: opts.SSEKeepalive}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && sse.matches(r) {
 			telemetry.SetRoute(r.Context(), routeSSEWatch)
 			sse.ServeHTTP(w, r)
+			return
+		}
+		if r.Method == http.MethodGet && providerSSE.matches(r) {
+			telemetry.SetRoute(r.Context(), routeSSEProviderWatch)
+			providerSSE.ServeHTTP(w, r)
 			return
 		}
 		if field, ok := validUTF8(r); !ok {
@@ -125,7 +131,7 @@ func NewHandler(ctx context.Context, conn Conn, opts Options) (http.Handler, err
 		}
 		if !acceptsJSON(r) {
 			runtime.DefaultHTTPErrorHandler(r.Context(), mux, marshaler, w, r,
-				service.InvalidRequest("Accept", "this API answers application/json (and text/event-stream for task watches)"))
+				service.InvalidRequest("Accept", "this API answers application/json (and text/event-stream for watches)"))
 			return
 		}
 		mux.ServeHTTP(w, r)

@@ -94,6 +94,36 @@ func TestSSEMatches(t *testing.T) {
 	}
 }
 
+func TestProviderSSEMatches(t *testing.T) {
+	t.Parallel()
+	var h providerSSEHandler
+	for _, tt := range []struct {
+		name   string
+		target string
+		accept string
+		want   bool
+	}{
+		{name: "provider watch as SSE", target: "/v1/vcenters/default/vasaProviders:watch", accept: "text/event-stream", want: true},
+		{name: "with a filter", target: "/v1/vcenters/default/vasaProviders:watch?filter=status%20%3D%20STATUS_CONNECTED", accept: "text/event-stream", want: true},
+		{name: "NDJSON watch", target: "/v1/vcenters/default/vasaProviders:watch", accept: "application/json", want: false},
+		{name: "no Accept", target: "/v1/vcenters/default/vasaProviders:watch", want: false},
+		{name: "no vCenter", target: "/v1/vcenters//vasaProviders:watch", accept: "text/event-stream", want: false},
+		{name: "one provider", target: "/v1/vcenters/default/vasaProviders/vp-1:watch", accept: "text/event-stream", want: false},
+		{name: "a task watch", target: "/v1/vcenters/default/tasks/SmsTask-1:watch", accept: "text/event-stream", want: false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(http.MethodGet, tt.target, nil)
+			if tt.accept != "" {
+				r.Header.Set("Accept", tt.accept)
+			}
+			if got := h.matches(r); got != tt.want {
+				t.Errorf("matches(%s, Accept %q) = %v, want %v", tt.target, tt.accept, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestLastEventID(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]uint64{"": 0, "7": 7, " 12 ": 12, "-1": 0, "x": 0, "18446744073709551615": 1<<64 - 1} {

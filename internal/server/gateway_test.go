@@ -104,6 +104,11 @@ func gatewayConfig(t testing.TB, sim *smssim.Server, flags ...string) config.Con
 		// auth_test.go covers authentication and the limits.
 		"--insecure-allow-unauthenticated",
 		"--reconnect-rate=0",
+		// Every read goes to the simulator and no refresh loop runs, so
+		// that the tests of faults and call counts see each call's own
+		// upstream read; fleet_test.go turns the fleet on.
+		"--provider-poll-interval=0",
+		"--provider-max-age=0",
 	}, flags...)
 	cfg, err := config.Load(args, mapLookup(map[string]string{"VASAGW_VCENTER_PASSWORD": sim.Password}))
 	if err != nil {

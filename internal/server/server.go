@@ -141,11 +141,13 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 		return err
 	}
 	svc, err := service.New(service.Options{
-		UserSessions:     users,
-		TaskPollInterval: cfg.TaskPollInterval,
-		WatchLinger:      o.watchLinger,
-		Shared:           shared,
-		Logger:           log,
+		UserSessions:         users,
+		TaskPollInterval:     cfg.TaskPollInterval,
+		WatchLinger:          o.watchLinger,
+		Shared:               shared,
+		ProviderPollInterval: cfg.ProviderPollInterval,
+		ProviderMaxAge:       cfg.ProviderMaxAge,
+		Logger:               log,
 	})
 	if err != nil {
 		return err
@@ -160,6 +162,7 @@ func serve(ctx context.Context, cfg config.Config, o options, log *slog.Logger, 
 	if sec.keyFileFailures != nil {
 		tel.ObserveKeyFileFailures(sec.keyFileFailures)
 	}
+	tel.ObserveFleet(svc)
 
 	// The gRPC server for the network, with the connection limits, and the
 	// REST side's in-process channel to the same services through the same

@@ -62,7 +62,7 @@ type autoAttempt struct {
 }
 
 func newAutoReconnector(f *fleet) *autoReconnector {
-	return &autoReconnector{f: f, state: make(map[string]*autoAttempt), outcomes: make(map[string]int64)}
+	return &autoReconnector{f: f, state: make(map[string]*autoAttempt), outcomes: map[string]int64{autoSucceeded: 0, autoFailed: 0, autoRecoveryNeeded: 0, autoUnsupported: 0}}
 }
 
 func (a *autoReconnector) counts() map[string]int64 {
