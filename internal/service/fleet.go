@@ -57,9 +57,10 @@ type fleet struct {
 	opts    fleetOptions
 	auto    *autoReconnector // nil when there is no loop
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // the loop and the automatic reconnects
+	flights sync.WaitGroup // shared upstream reads under way
 
 	flight    singleflight.Group // "refresh", "info!/"+id (upstream), "info/"+id (stale readers)
 	seq       atomic.Uint64      // orders fetches: a later fetch's data wins
@@ -163,6 +164,7 @@ func (f *fleet) close(err error) {
 	f.mu.Unlock()
 	f.cancel()
 	f.wg.Wait()
+	f.flights.Wait()
 }
 
 // current returns the published snapshot.
@@ -197,8 +199,11 @@ func (f *fleet) run() {
 // concurrent callers (the loop and stale Lists).
 func (f *fleet) refresh(ctx context.Context) error {
 	ch := f.flight.DoChan("refresh", func() (any, error) {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
-		defer cancel()
+		rctx, done, err := f.flightContext(ctx, refreshTimeout)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
 		return nil, f.refreshOnce(rctx)
 	})
 	select {
@@ -322,13 +327,37 @@ func (f *fleet) fetch(ctx context.Context, id string) (*providerEntry, error) {
 	})
 }
 
+// flightContext is the context of a shared upstream read: it keeps the
+// first caller's values (request id, trace) but not its cancellation, so
+// that one caller giving up does not fail the others; it ends with the
+// fleet, which waits for it. done must be called when the read ends.
+func (f *fleet) flightContext(ctx context.Context, timeout time.Duration) (context.Context, func(), error) {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil, nil, f.closeErr
+	}
+	f.flights.Add(1)
+	f.mu.Unlock()
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	stop := context.AfterFunc(f.ctx, cancel)
+	return fctx, func() {
+		stop()
+		cancel()
+		f.flights.Done()
+	}, nil
+}
+
 // shared runs fn once for all concurrent callers with the same key,
 // detached from any one caller's cancellation (so that one caller giving
 // up does not fail the others), and waits for it or for ctx.
 func (f *fleet) shared(ctx context.Context, key string, fn func(context.Context) (*providerEntry, error)) (*providerEntry, error) {
 	ch := f.flight.DoChan(key, func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
-		defer cancel()
+		fctx, done, err := f.flightContext(ctx, fetchTimeout)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
 		return fn(fctx)
 	})
 	select {
