@@ -92,6 +92,9 @@ func startFleetGateway(t *testing.T, path string, flags []string, opts ...Option
 		"--config=" + path,
 		"--task-poll-interval=100ms", "--health-interval=100ms",
 		"--insecure-allow-unauthenticated", "--reconnect-rate=0",
+		// Reads go to the simulators, as in gatewayConfig: these tests see
+		// each vCenter's outage through its calls.
+		"--provider-poll-interval=0", "--provider-max-age=0",
 	}, flags...)
 	cfg, err := config.Load(args, mapLookup(nil))
 	if err != nil {
