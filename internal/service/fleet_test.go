@@ -220,6 +220,7 @@ func TestFleetGetUnknownProvider(t *testing.T) {
 // providers over a stale snapshot cost one refresh: 1 QueryProvider and
 // 1,000 QueryProviderInfo.
 func TestFleetConcurrentListsMakeOneRefresh(t *testing.T) {
+	t.Parallel()
 	f := newFleetFixture(t, fleetConfig{providers: manyProviders(1000), interval: time.Hour, maxAge: time.Minute})
 	ctx := fleetCtx(t)
 	f.clock.Advance(2 * time.Minute)
@@ -250,6 +251,7 @@ func TestFleetConcurrentListsMakeOneRefresh(t *testing.T) {
 // sees each provider once, in order; a provider registered during the
 // walk does not shift it; and the last token has no successor.
 func TestFleetWalkPinsGeneration(t *testing.T) {
+	t.Parallel()
 	f := newFleetFixture(t, fleetConfig{providers: manyProviders(1000), interval: time.Hour, maxAge: time.Hour})
 	ctx := fleetCtx(t)
 	lists := f.sim.Sim.Calls("QueryProvider")
@@ -400,6 +402,7 @@ func isEvent(typ vasagwv1.VasaProviderEvent_Type, provider string, st vasagwv1.V
 // filtered watcher gets DELETED for a provider that stops matching; and
 // the simulator's call count shows one loop, not one per watcher.
 func TestFleetWatchFanOut(t *testing.T) {
+	t.Parallel()
 	const interval = 100 * time.Millisecond
 	f := newFleetFixture(t, fleetConfig{interval: interval, maxAge: time.Hour})
 	ctx, cancel := context.WithCancel(fleetCtx(t))
