@@ -334,6 +334,26 @@ func restProviders(t *testing.T, do func(path string) restResult, filter string)
 	return out
 }
 
+// watchStatus is the HTTP status of the provider watch over SSE: the
+// stream is opened, its status read, and closed (a served watch never
+// ends by itself).
+func watchStatus(t *testing.T, g *gateway) restResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(testContext(t), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.base+"/v1/vcenters/default/vasaProviders:watch", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return restResult{code: resp.StatusCode}
+}
+
 // implemented reports whether the gateway serves a provider action (its
 // RPC answers other than UNIMPLEMENTED for a name no provider has).
 func implemented(t *testing.T, g *gateway, action string) bool {
@@ -365,7 +385,9 @@ func TestConsole(t *testing.T) {
 
 	t.Run("fleet", func(t *testing.T) {
 		t.Parallel()
-		g := startGateway(t)
+		// The provider refresh loop on (gatewayConfig turns it off), so
+		// that the page follows WatchVasaProviders.
+		g := startGateway(t, "--provider-poll-interval=200ms")
 		tab := b.open(t, g.base)
 		seeded := []string{}
 		for i := 1; i <= 6; i++ {
@@ -406,7 +428,7 @@ func TestConsole(t *testing.T) {
 		// The page says how it follows the fleet, and it is the truth: the
 		// event stream when the gateway serves WatchVasaProviders, else
 		// polling, naming the watch's answer.
-		watch := g.rest(t, http.MethodGet, "/v1/vcenters/default/vasaProviders:watch", "", "Accept", "text/event-stream")
+		watch := watchStatus(t, g)
 		wantMode := "polling"
 		if watch.code == http.StatusOK {
 			wantMode = "sse"

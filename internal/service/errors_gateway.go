@@ -197,10 +197,12 @@ func lifecycleUnsupported(vcenterID, resource string) error {
 }
 
 // watchDisabled refuses WatchVasaProviders on a gateway configured with no
-// provider refresh loop (a provider poll interval of 0).
+// provider refresh loop (a provider poll interval of 0): UNIMPLEMENTED, as
+// for a gateway that does not serve the method, so that a client falls
+// back to listing.
 func watchDisabled(vcenterID, resource string) error {
 	b := newGatewayStatus(vcenterID, resource)
-	b.set(codes.FailedPrecondition, "PROVIDER_WATCH_DISABLED",
+	b.set(codes.Unimplemented, "PROVIDER_WATCH_DISABLED",
 		"watching providers needs the provider refresh loop, which this gateway runs with no interval",
 		"Watching providers is turned off on this gateway.")
 	return b.status().Err()

@@ -543,9 +543,10 @@ func (f *fleet) fresh(t time.Time) bool {
 // upstream when it is replaced, and stops (its watches ending with
 // VCENTER_NOT_FOUND) when it is removed.
 type fleets struct {
-	s    *Service
-	opts fleetOptions
-	stop func()
+	s             *Service
+	opts          fleetOptions
+	stop          func()
+	taskProviders taskProviders
 
 	mu   sync.Mutex
 	m    map[string]*fleet
@@ -637,17 +638,64 @@ func (s *Service) providerChanged(ctx context.Context, vcenterID, providerID str
 }
 
 // onTaskTerminal is called once a task is first seen finished, before
-// anyone is told: it refreshes the provider the task acted on (and the one
-// it produced), so that the task's end and the provider's new state are
-// seen in that order.
+// anyone is told: it refreshes the provider the task acted on (its target,
+// or the provider it was started for when SMS names none, as for an
+// unregister) and the one it produced, so that the task's end and the
+// provider's new state are seen in that order.
 func (s *Service) onTaskTerminal(vcenterID string, t *vasagwv1.Task) {
 	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	defer cancel()
-	for _, name := range []string{t.GetTarget(), t.GetResult()} {
-		if p, err := parseProviderName("target", name); err == nil && p.VCenter == vcenterID {
+	names := []string{t.GetTarget(), t.GetResult()}
+	if tn, err := parseTaskName("name", t.GetName()); err == nil {
+		if p, ok := s.fleets.taskProviders.get(hubKey{vcenter: vcenterID, task: tn.Task}); ok {
+			names = append(names, p.String())
+		}
+	}
+	done := make(map[string]bool, len(names))
+	for _, name := range names {
+		if p, err := parseProviderName("target", name); err == nil && p.VCenter == vcenterID && !done[p.Provider] {
+			done[p.Provider] = true
 			s.providerChanged(ctx, vcenterID, p.Provider)
 		}
 	}
+}
+
+// noteTaskProvider remembers which provider a task the gateway started
+// acts on, for [Service.onTaskTerminal].
+func (s *Service) noteTaskProvider(key hubKey, provider providerName) {
+	s.fleets.taskProviders.set(key, provider)
+}
+
+// taskProviders is a bounded memory of task -> provider; the oldest go
+// first.
+type taskProviders struct {
+	mu    sync.Mutex
+	m     map[hubKey]providerName
+	order []hubKey
+}
+
+func (k *taskProviders) set(key hubKey, p providerName) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = make(map[hubKey]providerName)
+	}
+	if _, ok := k.m[key]; !ok {
+		for len(k.order) >= maxTaskKinds {
+			delete(k.m, k.order[0])
+			k.order[0] = hubKey{}
+			k.order = k.order[1:]
+		}
+		k.order = append(k.order, key)
+	}
+	k.m[key] = p
+}
+
+func (k *taskProviders) get(key hubKey) (providerName, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p, ok := k.m[key]
+	return p, ok
 }
 
 // FleetProvider is one provider as its vCenter's refresh loop last saw it,

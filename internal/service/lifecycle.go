@@ -163,6 +163,7 @@ func (s *Service) providerTask(ctx context.Context, name providerName, requestID
 	}
 	key := hubKey{vcenter: name.VCenter, task: taskID}
 	s.hub.kinds.set(key, kind)
+	s.noteTaskProvider(key, name)
 	s.afterTask(pinned(ctx, up), key, name)
 	taskID, err = s.requestIDs.remember(ctx, op, name.VCenter, resource, requestID, taskID)
 	if err != nil {
@@ -196,6 +197,11 @@ func (s *Service) afterTask(up Upstream, key hubKey, provider providerName) {
 // pre-checks trust.
 func (s *Service) providersChanged(provider providerName) {
 	s.providers.forget(provider)
+	// Also when no caller read the task's end (onTaskTerminal refreshes
+	// the snapshot before one does).
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	defer cancel()
+	s.providerChanged(ctx, provider.VCenter, provider.Provider)
 }
 
 // forget drops what is remembered about a provider.
