@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
 	"github.com/vasagw/vasagw/internal/smssim"
+	"github.com/vasagw/vasagw/internal/store/redisstore/redistest"
 )
 
 // The leak tests are not parallel: goleak compares the process's
@@ -118,6 +120,44 @@ func TestWatchLeavesNothingBehind(t *testing.T) {
 		hc.CloseIdleConnections()
 		goleak.VerifyNone(t, append(baseline, pooledUpstream...)...)
 	})
+}
+
+// TestSharedRunLeavesNothingBehind: a gateway sharing state on Redis
+// (its check, the task feed's subscription, the pollers' leases, a
+// stream's heartbeat) leaves no goroutine behind when it shuts down with
+// watches open.
+func TestSharedRunLeavesNothingBehind(t *testing.T) {
+	rd := redistest.Start(t)
+	sim := startSim(t)
+	baseline := []goleak.Option{goleak.IgnoreCurrent()}
+	cfg := gatewayConfig(t, sim, "--redis-url="+rd.URL(), "--redis-key-prefix=leak:")
+	g := &gateway{sim: sim}
+	startRun(t, cfg, g)
+	// Redis seen up, so the pollers lease their tasks and publish.
+	hs := healthpb.NewHealthClient(g.conn)
+	for {
+		resp, err := hs.Check(testContext(t), &healthpb.HealthCheckRequest{Service: redisHealthService})
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	task := reconnectSlow(t, g, time.Hour)
+	hc := &http.Client{Transport: &http.Transport{}}
+
+	done := openWatches(t, testContext(t), g, hc, task)
+	g.stop()
+	for range 3 {
+		if err := <-done; err == nil {
+			t.Errorf("a watch ended without an error at shutdown")
+		}
+	}
+	if err := g.wait(); err != nil {
+		t.Fatal(err)
+	}
+	g.conn.Close()
+	hc.CloseIdleConnections()
+	goleak.VerifyNone(t, append(baseline, pooledUpstream...)...)
 }
 
 // startSim starts a simulator that runs tasks at normal speed.

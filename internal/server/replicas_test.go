@@ -94,7 +94,7 @@ func (r *replica) kill() {
 
 // startReplica runs a gateway process in front of sim with Redis at
 // redisURL.
-func startReplica(t *testing.T, sim *smssim.Server, redisURL string, extra ...string) *replica {
+func startReplica(t testing.TB, sim *smssim.Server, redisURL string, extra ...string) *replica {
 	t.Helper()
 	args := append([]string{
 		"--grpc-addr=127.0.0.1:0",
@@ -107,13 +107,24 @@ func startReplica(t *testing.T, sim *smssim.Server, redisURL string, extra ...st
 		"--log-level=warn",
 		"--insecure-allow-unauthenticated",
 		"--reconnect-rate=0",
-		"--redis-url=" + redisURL,
-		"--redis-key-prefix=" + t.Name() + ":",
 	}, extra...)
+	if redisURL != "" {
+		args = append(args, "--redis-url="+redisURL, "--redis-key-prefix="+t.Name()+":")
+	}
 	b, _ := json.Marshal(args)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestReplicaProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), replicaArgsEnv+"="+string(b), replicaPasswordEnv+"="+sim.Password)
-	cmd.Stderr = os.Stderr
+	// The replica's log is shown when the test fails (or with -v).
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	if testing.Verbose() {
+		cmd.Stderr = os.Stderr
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("replica log:\n%s", logs.String())
+		}
+	})
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -152,12 +163,14 @@ func startReplica(t *testing.T, sim *smssim.Server, redisURL string, extra ...st
 	}
 	t.Cleanup(func() { r.conn.Close() })
 	r.admin = "http://" + addrs[1]
-	waitRedisHealth(t, r, healthpb.HealthCheckResponse_SERVING)
+	if redisURL != "" {
+		waitRedisHealth(t, r, healthpb.HealthCheckResponse_SERVING)
+	}
 	return r
 }
 
 // waitRedisHealth waits until the replica's health service "redis" says want.
-func waitRedisHealth(t *testing.T, r *replica, want healthpb.HealthCheckResponse_ServingStatus) {
+func waitRedisHealth(t testing.TB, r *replica, want healthpb.HealthCheckResponse_ServingStatus) {
 	t.Helper()
 	hc := healthpb.NewHealthClient(r.conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -180,7 +193,7 @@ func waitRedisHealth(t *testing.T, r *replica, want healthpb.HealthCheckResponse
 var pollsMetric = regexp.MustCompile(`(?m)^vasagw_task_polls_total (\S+)$`)
 
 // polls reads the replica's vasagw_task_polls_total.
-func (r *replica) polls(t *testing.T) int {
+func (r *replica) polls(t testing.TB) int {
 	t.Helper()
 	resp, err := http.Get(r.admin + "/metrics")
 	if err != nil {
@@ -197,7 +210,7 @@ func (r *replica) polls(t *testing.T) int {
 }
 
 // redisUp reads the replica's vasagw_redis_up.
-func (r *replica) redisUp(t *testing.T) string {
+func (r *replica) redisUp(t testing.TB) string {
 	t.Helper()
 	resp, err := http.Get(r.admin + "/metrics")
 	if err != nil {
@@ -213,9 +226,21 @@ func (r *replica) redisUp(t *testing.T) string {
 }
 
 // startReplicas starts Redis, a simulator and n replicas.
-func startReplicas(t *testing.T, n int) (*redistest.Server, *smssim.Server, []*replica) {
+func startReplicas(t testing.TB, n int) (*redistest.Server, *smssim.Server, []*replica) {
 	t.Helper()
-	rd := redistest.Start(t)
+	return startReplicasShared(t, n, true)
+}
+
+// startReplicasShared is startReplicas; without shared the replicas run
+// without Redis (each on its own), and the returned server is nil.
+func startReplicasShared(t testing.TB, n int, shared bool) (*redistest.Server, *smssim.Server, []*replica) {
+	t.Helper()
+	var rd *redistest.Server
+	url := ""
+	if shared {
+		rd = redistest.Start(t)
+		url = rd.URL()
+	}
 	sim, err := smssim.Start(smssim.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +249,7 @@ func startReplicas(t *testing.T, n int) (*redistest.Server, *smssim.Server, []*r
 	rs := make([]*replica, n)
 	var g errgroup.Group
 	for i := range rs {
-		g.Go(func() error { rs[i] = startReplica(t, sim, rd.URL()); return nil })
+		g.Go(func() error { rs[i] = startReplica(t, sim, url); return nil })
 	}
 	_ = g.Wait()
 	for _, r := range rs {
@@ -543,7 +568,7 @@ func TestReplicasRecoverSurvivesItsReplica(t *testing.T) {
 }
 
 // redisDump returns every key under prefix with its value(s), as text.
-func redisDump(t *testing.T, rd *redistest.Server, prefix string) string {
+func redisDump(t testing.TB, rd *redistest.Server, prefix string) string {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: rd.Addr()})
 	defer c.Close()
@@ -568,4 +593,74 @@ func redisDump(t *testing.T, rd *redistest.Server, prefix string) string {
 		}
 	}
 	return b.String()
+}
+
+// BenchmarkReplicas measures, for 1, 2 and 3 replicas with and without
+// Redis, what one watched task costs vCenter (QuerySmsTaskInfo calls per
+// poll interval, 300 watchers spread over the replicas) and, with Redis
+// and two or more replicas, how long after a SIGKILL of the lease holder
+// another replica polls the task (takeover_ms).
+//
+//	go test -count=3 -run='^$' -bench=BenchmarkReplicas -benchtime=1x ./internal/server/
+func BenchmarkReplicas(b *testing.B) {
+	for _, shared := range []bool{true, false} {
+		for n := 1; n <= 3; n++ {
+			b.Run(fmt.Sprintf("redis=%t/replicas=%d", shared, n), func(b *testing.B) {
+				for b.Loop() {
+					benchReplicas(b, n, shared)
+				}
+			})
+		}
+	}
+}
+
+func benchReplicas(b *testing.B, n int, shared bool) {
+	_, sim, rs := startReplicasShared(b, n, shared)
+	ctx := testContext(b)
+	id := fmt.Sprintf("vp-bench-%d-%t", n, shared)
+	sim.Sim.AddProvider(smssim.Provider{ID: id, Info: disconnectedInfo(id), ReconnectDuration: time.Hour})
+	task, err := rs[0].providers().ReconnectProvider(ctx, &vasagwv1.ReconnectProviderRequest{Name: "vcenters/default/vasaProviders/" + id})
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := make(chan watchResult, 300)
+	var g errgroup.Group
+	g.SetLimit(30)
+	for i := range 300 {
+		g.Go(func() error { return openWatch(ctx, rs[i%n], task.GetName(), out) })
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	const intervals = 20
+	before := sim.Sim.Calls("QuerySmsTaskInfo")
+	time.Sleep(intervals * replicaPollInterval)
+	b.ReportMetric(float64(sim.Sim.Calls("QuerySmsTaskInfo")-before)/intervals, "calls/interval")
+	if !shared || n < 2 {
+		return
+	}
+	counts := make([]int, n)
+	for i, r := range rs {
+		counts[i] = r.polls(b)
+	}
+	time.Sleep(5 * replicaPollInterval)
+	holder := -1
+	for i, r := range rs {
+		if r.polls(b) > counts[i] {
+			holder = i
+		}
+	}
+	if holder < 0 {
+		b.Fatal("no replica polled")
+	}
+	before = sim.Sim.Calls("QuerySmsTaskInfo")
+	killed := time.Now()
+	rs[holder].kill()
+	for sim.Sim.Calls("QuerySmsTaskInfo") == before {
+		if time.Since(killed) > 50*replicaPollInterval {
+			b.Fatal("no replica took the polling over")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	b.ReportMetric(float64(time.Since(killed).Microseconds())/1000, "takeover_ms")
 }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
 
 	"github.com/vasagw/vasagw/internal/service"
 )
@@ -78,6 +79,11 @@ func New(opts Options) (*Store, error) {
 		}
 		ro.TLSConfig = cfg
 	}
+	// go-redis prints pool dial failures on stderr through a process-wide
+	// logger, outside the gateway's log format, every second while Redis
+	// is down; the store reports reachability itself ([Store.Monitor], one
+	// line per transition), so that logger is silenced.
+	logging.Disable()
 	ro.DialTimeout = dialTimeout
 	ro.ReadTimeout = ioTimeout
 	ro.WriteTimeout = ioTimeout
