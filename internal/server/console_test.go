@@ -540,6 +540,32 @@ func TestConsole(t *testing.T) {
 		tab.waitFor("vp-9 over the watch", `document.querySelector('#provider-rows tr[data-name$="/vp-9"]') && document.getElementById('live').dataset.mode === 'sse'`)
 	})
 
+	t.Run("vcenters", func(t *testing.T) {
+		t.Parallel()
+		g := startGateway(t, "--simulate-vcenters=lab")
+		tab := b.open(t, g.base)
+		tab.waitFor("two vCenters", `document.querySelectorAll('#vcenters li').length === 2`)
+		var shown []string
+		tab.eval(`[...document.querySelectorAll('#vcenters li')].map(li => li.querySelector('button').dataset.vcenter + ' ' + li.querySelector('.badge').textContent)`, &shown)
+		if !slices.Equal(shown, []string{"vcenters/default Ready", "vcenters/lab Ready"}) {
+			t.Errorf("vCenters shown %v", shown)
+		}
+		// Choosing a vCenter lists its providers, as the gateway has them.
+		want := restProviders(t, func(p string) restResult {
+			return g.rest(t, http.MethodGet, strings.Replace(p, "/vcenters/default/", "/vcenters/lab/", 1), "")
+		}, "")
+		if len(want) == 0 {
+			t.Fatal("the lab vCenter has no providers")
+		}
+		tab.click(`#vcenters button[data-vcenter="vcenters/lab"]`)
+		wantJSON, _ := json.Marshal(want)
+		wantLiteral, _ := json.Marshal(string(wantJSON))
+		tab.waitFor("the lab's providers", `document.querySelector('#vcenters button[data-vcenter="vcenters/lab"]').getAttribute('aria-pressed') === 'true' && `+
+			`document.getElementById('providers-vcenter').textContent === 'lab' && `+
+			`JSON.stringify([...document.querySelectorAll('#provider-rows tr')].map(r => r.dataset.name).sort()) === `+string(wantLiteral))
+		tab.checkAccessible("two vCenters")
+	})
+
 	t.Run("actions", func(t *testing.T) {
 		t.Parallel()
 		g := startGateway(t)
