@@ -67,9 +67,6 @@ func requestError(log *slog.Logger, r *http.Request, err error) error {
 		return err
 	}
 	log.DebugContext(r.Context(), "rejected a malformed REST request", "method", r.Method, "path", r.URL.Path, "error", err)
-	if m := queryErrorRE.FindStringSubmatch(st.Message()); m != nil {
-		return service.InvalidRequest(m[1], st.Message())
-	}
 	if m := unknownFieldRE.FindStringSubmatch(st.Message()); m != nil {
 		return service.InvalidRequest(m[1], "unknown field "+m[1])
 	}

@@ -90,7 +90,6 @@ func NewHandler(ctx context.Context, conn Conn, opts Options) (http.Handler, err
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 		// Labels the REST metrics and spans with the matched route pattern.
 		runtime.WithMiddlewares(telemetry.RouteMiddleware, queryCheck),
-		runtime.SetQueryParameterParser(queryParser{}),
 	)
 	verbs := verbRoutes(files...)
 	if err := vasagwv1.RegisterVasaProviderServiceHandlerClient(ctx, mux, vasagwv1.NewVasaProviderServiceClient(conn)); err != nil {

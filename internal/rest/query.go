@@ -13,38 +13,10 @@ import (
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/vasagw/vasagw/internal/service"
 )
-
-// queryParser parses query parameters as grpc-gateway's default parser
-// does, one parameter at a time, so that a bad value is blamed on its own
-// parameter. ([queryMiddleware] has already refused parameters that name
-// no field the route reads from the query.)
-//
-// grpc-gateway installs a query parser process-wide
-// (runtime.SetQueryParameterParser sets a package variable); this one is
-// stateless, so every mux built in the process may share it.
-type queryParser struct{}
-
-// queryErrorRE reads back the parameter a [queryParser] error names, once
-// grpc-gateway has flattened it into a status message.
-var queryErrorRE = regexp.MustCompile(`^query parameter "([^"]*)": (.*)$`)
-
-func (queryParser) Parse(msg proto.Message, values url.Values, filter *utilities.DoubleArray) error {
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys) // the first bad parameter is the same on every call
-	var def runtime.DefaultQueryParser
-	for _, k := range keys {
-		if err := def.Parse(msg, url.Values{k: values[k]}, filter); err != nil {
-			return fmt.Errorf("query parameter %q: invalid value %q", k, strings.Join(values[k], ","))
-		}
-	}
-	return nil
-}
 
 // knownField reports whether a query key ("pageSize", "page_size",
 // "a.b.c", or "labels[key]" for a map) names a field of md.
@@ -133,6 +105,9 @@ func wrongVerbMethod(r *http.Request, verbs map[string]string) (string, bool) {
 	return want, true
 }
 
+// noFilter excludes no field: path-bound parameters are refused before.
+var noFilter = utilities.NewDoubleArray(nil)
+
 // route is what a REST route reads from where: its request message, the
 // fields bound from the path, and the body binding ("*", a field, or none).
 type route struct {
@@ -213,6 +188,21 @@ func queryMiddleware(routes map[string]route, fail func(http.ResponseWriter, *ht
 				}
 				fail(w, r, service.InvalidRequest(k, fmt.Sprintf("query parameter %q: %s", k, why)))
 				return
+			}
+			// Parse each parameter alone into a scratch request, so that a
+			// value that does not parse is blamed on its own parameter
+			// (grpc-gateway's own parse reports every failure as one
+			// detail-less INVALID_ARGUMENT). grpc-gateway's process-wide
+			// SetQueryParameterParser would do the same from inside, at
+			// the price of a package variable written by every mux built.
+			if mt, err := protoregistry.GlobalTypes.FindMessageByName(rt.request.FullName()); err == nil {
+				var def runtime.DefaultQueryParser
+				for _, k := range keys {
+					if err := def.Parse(mt.New().Interface(), url.Values{k: q[k]}, noFilter); err != nil {
+						fail(w, r, service.InvalidRequest(k, fmt.Sprintf("query parameter %q: invalid value %q", k, strings.Join(q[k], ","))))
+						return
+					}
+				}
 			}
 			next(w, r, params)
 		}
