@@ -11,24 +11,6 @@ import (
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
 )
 
-// fleetOrSkip skips when the gateway does not serve WatchVasaProviders
-// (and the AIP-160 filter that comes with it) yet.
-func fleetOrSkip(t *testing.T, g *gateway) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errOut syncBuffer
-	out.onWrite = func(s string) {
-		if strings.Contains(s, "SNAPSHOT_COMPLETE") {
-			cancel()
-		}
-	}
-	code := runIO(ctx, noConfig(t), &out, &errOut, "--plaintext", "--addr", g.addr, "providers", "watch")
-	if code == 22 {
-		t.Skip("the gateway does not serve WatchVasaProviders yet")
-	}
-}
-
 // watchRun is `providers watch` running in-process until stopped.
 type watchRun struct {
 	out, errOut syncBuffer
@@ -82,7 +64,6 @@ func (w *watchRun) expect(t *testing.T, s string) {
 func TestProvidersWatchLines(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t)
-	fleetOrSkip(t, g)
 	w := startWatch(t, g, "providers", "watch")
 	w.expect(t, "SNAPSHOT_COMPLETE\n")
 	snapshot := w.out.String()
@@ -112,7 +93,6 @@ func TestProvidersWatchLines(t *testing.T) {
 func TestProvidersWatchFormatsAndFilter(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t)
-	fleetOrSkip(t, g)
 
 	w := startWatch(t, g, "-o", "json", "providers", "watch", "--filter", "status = STATUS_DISCONNECTED")
 	w.expect(t, `"TYPE_SNAPSHOT_COMPLETE"`)
@@ -165,7 +145,6 @@ func TestProvidersWatchFormatsAndFilter(t *testing.T) {
 func TestProvidersListFilter(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t)
-	fleetOrSkip(t, g)
 	env := noConfig(t)
 	r := g.run(t, env, "-o", "json", "providers", "list", "--filter", "status = STATUS_DISCONNECTED AND certificate_status != CERTIFICATE_STATUS_VALID")
 	if r.code != 0 {
