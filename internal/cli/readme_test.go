@@ -16,6 +16,7 @@ var readmeVasactl = []struct {
 	want string // its output contains this
 }{
 	{"--plaintext providers list", "vp-2   array-b    disconnected"},
+	{"--plaintext providers list --filter 'status = STATUS_DISCONNECTED AND certificate_status = CERTIFICATE_STATUS_VALID'", "vp-5   array-e   disconnected"},
 	{"--plaintext providers get vp-3", "vasactl providers recover vp-3"},
 	{"--plaintext -o json providers get vp-1", `"status": "STATUS_CONNECTED"`},
 	{"--plaintext providers reconnect vp-2 --wait", "progress 100%\nsucceeded\n"},
@@ -79,7 +80,7 @@ func TestReadmeVasactlExamples(t *testing.T) {
 		if ex != want.args {
 			t.Fatalf("README example %d is %q, the test expects %q", i+1, ex, want.args)
 		}
-		cmd := exec.Command(vasactlBinary(t), strings.Fields(ex)...)
+		cmd := exec.Command(vasactlBinary(t), shellWords(t, ex)...)
 		cmd.Env = append(childEnv(t), "VASACTL_ADDR="+g.addr)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -90,4 +91,39 @@ func TestReadmeVasactlExamples(t *testing.T) {
 			t.Errorf("vasactl %s: output lacks %q:\n%s", ex, want.want, out)
 		}
 	}
+}
+
+// shellWords splits an example as sh would: on blanks, with '...' quoting
+// (the only quoting the README's vasactl examples use).
+func shellWords(t *testing.T, s string) []string {
+	t.Helper()
+	var (
+		words  []string
+		cur    strings.Builder
+		inWord bool
+		quoted bool
+	)
+	for _, r := range s {
+		switch {
+		case r == '\'':
+			quoted = !quoted
+			inWord = true
+		case (r == ' ' || r == '\t') && !quoted:
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quoted {
+		t.Fatalf("unbalanced quote in README example %q", s)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
 }
