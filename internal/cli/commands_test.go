@@ -435,3 +435,33 @@ func TestVCenters(t *testing.T) {
 		t.Errorf("--vcenter east: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestSeveralVCenters: with vCenters east and west beside default, vcenters
+// list shows all three, --vcenter resolves short names in another one, and
+// a full name works whatever --vcenter says.
+func TestSeveralVCenters(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, "--simulate-vcenters=east,west")
+	env := noConfig(t)
+	r := g.run(t, env, "-o", "json", "vcenters", "list")
+	var resp vasagwv1.ListVCentersResponse
+	parseJSON(t, r.stdout, &resp)
+	var names []string
+	for _, vc := range resp.GetVcenters() {
+		names = append(names, vc.GetName())
+	}
+	if strings.Join(names, " ") != "vcenters/default vcenters/east vcenters/west" {
+		t.Errorf("vcenters %v", names)
+	}
+	r = g.run(t, env, "--vcenter", "east", "-o", "json", "providers", "get", "vp-2")
+	var p vasagwv1.VasaProvider
+	parseJSON(t, r.stdout, &p)
+	if p.GetName() != "vcenters/east/vasaProviders/vp-2" {
+		t.Errorf("--vcenter east get vp-2: %v", &p)
+	}
+	r = g.run(t, env, "--vcenter", "west", "providers", "reconnect", "vcenters/east/vasaProviders/vp-1", "--wait")
+	contains(t, "full name", r.stdout, "vcenters/east/tasks/", ": reconnect vcenters/east/vasaProviders/vp-1\n", "succeeded")
+	// The command vasactl suggests for another vCenter carries --vcenter.
+	r = g.run(t, env, "--vcenter", "east", "providers", "reconnect", "vp-2")
+	contains(t, "hint", r.stderr, "watch it: vasactl tasks watch SmsTask-", " --vcenter east\n")
+}
