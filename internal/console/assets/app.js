@@ -637,7 +637,10 @@ function addTask(p, task, refused) {
     if (terminal(t)) {
       // A recovery registers the provider anew, under another name: the
       // details follow it.
-      if (t.state === 'STATE_SUCCEEDED' && t.result && state.selected === p.name) state.selected = t.result;
+      if (t.state === 'STATE_SUCCEEDED' && t.result && state.selected === p.name) {
+        state.selected = t.result;
+        renderProviders();
+      }
       pollNow();
     }
   };
