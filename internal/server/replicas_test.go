@@ -426,6 +426,16 @@ func TestReplicasRedisDown(t *testing.T) {
 		return task
 	}
 
+	// Watches open on both replicas (one polls, one follows) across the
+	// outage.
+	across := reconnect(rs[0], "")
+	spanning := make(chan watchResult, 2)
+	for _, r := range rs {
+		if err := openWatch(ctx, r, across.GetName(), spanning); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	rd.Stop()
 	var wg sync.WaitGroup
 	for _, r := range rs {
@@ -444,6 +454,12 @@ func TestReplicasRedisDown(t *testing.T) {
 	}
 	if res := <-out; res.err != nil || res.terminals != 1 {
 		t.Fatalf("watch while Redis is down: %d terminal events, %v", res.terminals, res.err)
+	}
+
+	for range rs {
+		if res := <-spanning; res.err != nil || res.terminals != 1 || res.last.GetState() != vasagwv1.Task_STATE_SUCCEEDED {
+			t.Fatalf("a watch open across the outage: %v, %d terminal events, last %v", res.err, res.terminals, res.last.GetState())
+		}
 	}
 
 	rd.Restart()

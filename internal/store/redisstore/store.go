@@ -107,9 +107,11 @@ func (s *Store) Up() bool { return s.up.Load() }
 
 // Monitor pings Redis every interval until ctx ends, keeping [Store.Up]
 // current; it calls onChange with the first result and at every
-// transition, and logs each transition.
+// transition it sees, and logs each transition. (A failed call marks
+// Redis down at once, so that the next calls fail fast; the transition is
+// reported here, at the next check.)
 func (s *Store) Monitor(ctx context.Context, interval time.Duration, onChange func(up bool)) {
-	first := true
+	first, reported := true, false
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -125,7 +127,8 @@ func (s *Store) Monitor(ctx context.Context, interval time.Duration, onChange fu
 			return
 		}
 		up := err == nil
-		if was := s.up.Swap(up); first || was != up {
+		s.up.Store(up)
+		if first || up != reported {
 			if up {
 				s.log.Info("redis reachable: sharing state with the other replicas")
 			} else {
@@ -134,6 +137,7 @@ func (s *Store) Monitor(ctx context.Context, interval time.Duration, onChange fu
 			if onChange != nil {
 				onChange(up)
 			}
+			reported = up
 		}
 		first = false
 		t.Reset(interval)
@@ -169,7 +173,7 @@ func (s *Store) result(err error) error {
 		return fmt.Errorf("redis: %w", err) // a reply error: Redis is up
 	}
 	if s.up.CompareAndSwap(true, false) {
-		s.log.Warn("redis unreachable: serving from local state", "error", safeError(err))
+		s.log.Debug("redis call failed: failing fast until the next check", "error", safeError(err))
 	}
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
