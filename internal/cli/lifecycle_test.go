@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	smstypes "github.com/vmware/govmomi/sms/types"
+
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
 )
 
@@ -162,4 +164,38 @@ func TestRecover(t *testing.T) {
 	id := r.stdout[:strings.Index(r.stdout, ":")]
 	tg := g.run(t, env, "tasks", "get", id)
 	contains(t, "tasks get", tg.stdout, "STEP", "preflight", "unregister", "register", "wait-online")
+}
+
+// TestRecoverResumeCommand: a recovery whose register fails after the
+// unregister prints the command that resumes it (same --request-id); that
+// command, run as printed with the password file, finishes the recovery
+// without a second unregister.
+func TestRecoverResumeCommand(t *testing.T) {
+	t.Parallel()
+	g := lifecycleGateway(t)
+	env := noConfig(t)
+	pw := writePassword(t)
+	if _, err := g.sim.Sim.RenewProviderCertificate("vp-3"); err != nil {
+		t.Fatal(err)
+	}
+	g.sim.Sim.InjectTaskFault("RegisterProvider_Task", "", &smstypes.ProviderRegistrationFault{})
+	r := g.run(t, env, "providers", "recover", "vp-3", "--username", "vasa-admin", "--password-file", pw, "--wait")
+	if r.code != 23 {
+		t.Fatalf("recovery with a failing register: exit %d, want 23 (INTERNAL)\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	contains(t, "stdout", r.stdout, "step 2 unregister: succeeded\n", "step 3 register: failed")
+	contains(t, "stderr", r.stderr, "PROVIDER_REGISTRATION_FAULT", "to resume from the failed step:\n    vasactl providers recover vp-3 --username vasa-admin --password-file FILE --request-id ")
+	resume := r.stderr[strings.Index(r.stderr, "    vasactl providers recover ")+len("    vasactl "):]
+	resume, _, _ = strings.Cut(resume, "\n")
+
+	g.sim.Sim.ClearFaults()
+	args := strings.Fields(strings.Replace(resume, "FILE", pw, 1))
+	r = g.run(t, env, args...)
+	if r.code != 0 {
+		t.Fatalf("vasactl %s: exit %d\n%s%s", resume, r.code, r.stdout, r.stderr)
+	}
+	contains(t, "resumed", r.stdout, "step 4 wait-online: succeeded\n", "succeeded: vcenters/default/vasaProviders/")
+	if n := g.sim.Sim.Calls("UnregisterProvider_Task"); n != 1 {
+		t.Errorf("%d unregisters, want 1", n)
+	}
 }
