@@ -3,6 +3,9 @@ package telemetry
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -173,34 +176,90 @@ func RouteMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
 }
 
 // instrumentHTTP counts and times REST requests by method, route pattern
-// and code, and names the request's span after its route.
+// and code, and names the request's span after its route. It is one
+// wrapper that reads the clock once and records both series with their
+// label values, where promhttp's three wrappers (in flight, counter,
+// duration) cost three response delegators and two label maps a request
+// (BenchmarkInstrumentHTTP; docs/benchmarks.md, issue 21). The series are
+// the same: method lowercased as promhttp does ("unknown" for others),
+// code 200 when the handler sets none.
 func (m *metrics) instrumentHTTP(next http.Handler) http.Handler {
-	routeOf := func(ctx context.Context) string {
-		if rt, ok := ctx.Value(routeKey{}).(*httpRoute); ok {
-			return rt.pattern
-		}
-		return routeUnmatched
-	}
-	h := promhttp.InstrumentHandlerInFlight(m.httpInFlight,
-		promhttp.InstrumentHandlerCounter(m.httpRequests,
-			promhttp.InstrumentHandlerDuration(m.httpDuration, next,
-				promhttp.WithLabelFromCtx("route", routeOf),
-				promhttp.WithExemplarFromContext(traceExemplar)),
-			promhttp.WithLabelFromCtx("route", routeOf),
-			promhttp.WithExemplarFromContext(traceExemplar)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := &httpRoute{pattern: routeUnmatched}
 		if fixedRoutes[r.URL.Path] {
 			rt.pattern = r.URL.Path
 		}
 		r = r.WithContext(context.WithValue(r.Context(), routeKey{}, rt))
-		h.ServeHTTP(w, r)
+		sw := &statusWriter{ResponseWriter: w}
+		m.httpInFlight.Inc()
+		start := time.Now()
+		defer func() {
+			elapsed := time.Since(start).Seconds()
+			m.httpInFlight.Dec()
+			method := httpMethodLabel(r.Method)
+			code := sw.status
+			if code == 0 {
+				code = http.StatusOK
+			}
+			ex := traceExemplar(r.Context())
+			counter := m.httpRequests.WithLabelValues(method, rt.pattern, strconv.Itoa(code))
+			hist := m.httpDuration.WithLabelValues(method, rt.pattern)
+			if ex != nil {
+				counter.(prometheus.ExemplarAdder).AddWithExemplar(1, ex)
+				hist.(prometheus.ExemplarObserver).ObserveWithExemplar(elapsed, ex)
+			} else {
+				counter.Inc()
+				hist.Observe(elapsed)
+			}
+		}()
+		next.ServeHTTP(sw, r)
 		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
 			span.SetName(r.Method + " " + rt.pattern)
 			span.SetAttributes(attribute.String("http.route", rt.pattern))
 		}
 	})
 }
+
+// httpMethodLabel is the method label promhttp would give.
+func httpMethodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodPut, http.MethodHead, http.MethodPost, http.MethodDelete,
+		http.MethodConnect, http.MethodOptions, "NOTIFY", http.MethodTrace, http.MethodPatch:
+		return strings.ToLower(m)
+	}
+	return "unknown"
+}
+
+// statusWriter remembers the status a handler writes. It flushes (the
+// task watches need it; grpc-gateway asserts http.Flusher) and unwraps
+// for http.ResponseController.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *statusWriter) Flush() {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	_ = http.NewResponseController(s.ResponseWriter).Flush()
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // onLogin counts a login of the vCenter session vcenterID.
 func (m *metrics) onLogin(vcenterID string) func(error) {
