@@ -8,9 +8,12 @@
 #
 #   scripts/bench.sh                 # 5 rounds, 700ms per variant per cell
 #   ROUNDS=9 CELL=1s scripts/bench.sh
+#   DELAY=10ms CONCURRENCY=16 PROFILE=0 scripts/bench.sh   # an upstream that answers 10 ms later
 #
 # Environment: OUT, ROUNDS, CELL, CONCURRENCY (comma-separated, default
-# 1,16,64), PROFILE (seconds of profile per variant, 0 to skip).
+# 1,16,64), PROFILE (seconds of profile per variant, 0 to skip), DELAY (a
+# proxy between the callers and the simulator holds every request that
+# long), ONLY (VASAGW_COST_ONLY: operations and variants to keep).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -32,6 +35,8 @@ VASAGW_COST_ROUNDS="${ROUNDS:-5}" \
 VASAGW_COST_CELL="${CELL:-700ms}" \
 VASAGW_COST_CONCURRENCY="${CONCURRENCY:-1,16,64}" \
 VASAGW_COST_PROFILE="${PROFILE:-8}" \
+VASAGW_COST_UPSTREAM_DELAY="${DELAY:-}" \
+VASAGW_COST_ONLY="${ONLY:-${VASAGW_COST_ONLY:-}}" \
   go test -run '^TestCostReport$' -count=1 -timeout 60m -v ./internal/server/ | tee "$out/run.log"
 
 # Profiles: where the CPU goes by part (gateway, simulator, load generator)

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	smstypes "github.com/vmware/govmomi/sms/types"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -43,12 +46,13 @@ import (
 
 // Environment of [TestCostReport].
 const (
-	costReportEnv      = "VASAGW_COST_REPORT"      // output directory; unset skips
-	costRoundsEnv      = "VASAGW_COST_ROUNDS"      // rounds (default 5)
-	costCellEnv        = "VASAGW_COST_CELL"        // measured time per variant per cell (default 700ms)
-	costConcurrencyEnv = "VASAGW_COST_CONCURRENCY" // comma-separated (default 1,16,64)
-	costProfileEnv     = "VASAGW_COST_PROFILE"     // seconds of profile per variant; 0 skips (default 8)
-	costOnlyEnv        = "VASAGW_COST_ONLY"        // comma-separated operations and variants to keep (default all)
+	costReportEnv      = "VASAGW_COST_REPORT"         // output directory; unset skips
+	costRoundsEnv      = "VASAGW_COST_ROUNDS"         // rounds (default 5)
+	costCellEnv        = "VASAGW_COST_CELL"           // measured time per variant per cell (default 700ms)
+	costConcurrencyEnv = "VASAGW_COST_CONCURRENCY"    // comma-separated (default 1,16,64)
+	costProfileEnv     = "VASAGW_COST_PROFILE"        // seconds of profile per variant; 0 skips (default 8)
+	costOnlyEnv        = "VASAGW_COST_ONLY"           // comma-separated operations and variants to keep (default all)
+	costDelayEnv       = "VASAGW_COST_UPSTREAM_DELAY" // added to every upstream request by a proxy (default none)
 )
 
 // costProviders is how many providers ReconnectProvider goes round: more
@@ -77,6 +81,11 @@ type costCell struct {
 	P99         time.Duration `json:"p99"`
 	Throughput  float64       `json:"throughput"` // calls per second
 	CPUPerOp    time.Duration `json:"cpuPerOp"`   // process CPU (user+system) per call
+	// OwnCPUPerOp is the CPU per call of the part that makes the call:
+	// the gateway's goroutines (pprof label part=gateway) for the gateway
+	// variants, the floor client's (part=client) for the floor, from a
+	// CPU profile of the measured run; 0 when no profile could be taken.
+	OwnCPUPerOp time.Duration `json:"ownCpuPerOp"`
 }
 
 // costBench holds the three ways of calling one simulator.
@@ -259,7 +268,7 @@ func TestCostReport(t *testing.T) {
 				for _, c := range concurrency {
 					for k := range variants {
 						v := variants[(k+r+i)%len(variants)]
-						res := measureCost(ctx, b.call(op, v), c, cell)
+						res := measureCost(ctx, b.call(op, v), c, cell, ownPart(v))
 						res.Op, res.Variant, res.Concurrency, res.Round = op, v, c, r
 						if res.Errors > 0 {
 							t.Errorf("%s over %s at %d: %d of %d calls failed", op, v, c, res.Errors, res.Ops+res.Errors)
@@ -272,7 +281,7 @@ func TestCostReport(t *testing.T) {
 			// The fixed cost of a call that makes no upstream call at all:
 			// the gRPC health check and the REST listener's /healthz.
 			for _, v := range []string{"grpc", "rest"} {
-				res := measureCost(ctx, b.call("Health", v), 1, cell/2)
+				res := measureCost(ctx, b.call("Health", v), 1, cell/2, "")
 				res.Op, res.Variant, res.Concurrency, res.Round = "Health", v, 1, r
 				cells = append(cells, res)
 			}
@@ -333,7 +342,7 @@ func (b *costBench) profile(ctx context.Context, t *testing.T, out, variant stri
 	}
 	// Load from a little before the profiles start to a little after
 	// they end.
-	res := measureCost(ctx, mixed, 16, d+time.Second)
+	res := measureCost(ctx, mixed, 16, d+time.Second, "") // the admin listener profiles
 	wg.Wait()
 	t.Logf("profiled %s: %d calls, %.0f/s, %s CPU per call", variant, res.Ops, res.Throughput, res.CPUPerOp)
 }
@@ -385,7 +394,20 @@ func startCostBench(t testing.TB) *costBench {
 	// tasks and makes the SMS call each time, as the floor does.
 	b.sim.Sim.AddProvider(smssim.Provider{ID: "vp-cost-slow", Info: costProviderInfo("vp-cost-slow"), ReconnectDuration: 1000 * time.Hour})
 
+	// With an upstream delay, the gateway and the floor reach the simulator
+	// through the delaying proxy.
+	upstream := *b.sim.URL
+	if v := os.Getenv(costDelayEnv); v != "" {
+		delay, err := time.ParseDuration(v)
+		if err != nil || delay <= 0 {
+			t.Fatalf("%s=%q: want a positive duration", costDelayEnv, v)
+		}
+		pprof.Do(context.Background(), pprof.Labels("part", "simulator"), func(context.Context) {
+			upstream.Host = startDelayProxy(t, b.sim.URL.Host, delay)
+		})
+	}
 	cfg := gatewayConfig(t, b.sim,
+		"--vcenter-url="+upstream.String(),
 		"--log-level=info",           // the default: audit lines are part of the cost
 		"--admin-addr=127.0.0.1:0",   // for the profiles
 		"--max-streams-per-caller=0", // all benchmark callers are one anonymous caller
@@ -437,7 +459,7 @@ func startCostBench(t testing.TB) *costBench {
 
 		pw := b.sim.Password
 		b.floor, err = vcenter.NewSession(vcenter.SessionConfig{
-			URL:      b.sim.URL,
+			URL:      &upstream,
 			Username: b.sim.Username,
 			Password: func() (string, error) { return pw, nil },
 			CAFile:   b.sim.CAFile,
@@ -469,8 +491,9 @@ func costProviderInfo(id string) smstypes.VasaProviderInfo {
 }
 
 // measureCost runs call from c goroutines for d after a short warm-up,
-// and reports latencies, throughput and the process CPU per call.
-func measureCost(ctx context.Context, call func(context.Context) error, c int, d time.Duration) costCell {
+// and reports latencies, throughput and the process CPU per call; own
+// names the pprof part whose CPU is the variant's own ("" for none).
+func measureCost(ctx context.Context, call func(context.Context) error, c int, d time.Duration, own string) costCell {
 	run := func(d time.Duration, record bool) (lat [][]time.Duration, errs int, elapsed time.Duration) {
 		lat = make([][]time.Duration, c)
 		var nerr atomic.Int64
@@ -504,9 +527,16 @@ func measureCost(ctx context.Context, call func(context.Context) error, c int, d
 	}
 	run(min(d/4, 200*time.Millisecond), false)
 	runtime.GC() // start each measurement with the same heap debt
+	var prof bytes.Buffer
+	profiling := own != "" && pprof.StartCPUProfile(&prof) == nil
 	cpu0 := processCPU()
 	lat, errs, elapsed := run(d, true)
 	cpu := processCPU() - cpu0
+	var ownCPU time.Duration
+	if profiling {
+		pprof.StopCPUProfile()
+		ownCPU = cpuOfPart(&prof, own)
+	}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	res := costCell{Ops: len(all), Errors: errs}
@@ -515,8 +545,102 @@ func measureCost(ctx context.Context, call func(context.Context) error, c int, d
 		res.P99 = all[min(len(all)-1, len(all)*99/100)]
 		res.Throughput = float64(len(all)) / elapsed.Seconds()
 		res.CPUPerOp = cpu / time.Duration(len(all))
+		res.OwnCPUPerOp = ownCPU / time.Duration(len(all))
 	}
 	return res
+}
+
+// ownPart is the pprof part whose CPU is variant's own.
+func ownPart(variant string) string {
+	if variant == "floor" {
+		return "client"
+	}
+	return "gateway"
+}
+
+// cpuOfPart sums the CPU samples of a profile labelled part=part; 0 when
+// the profile cannot be read.
+func cpuOfPart(r io.Reader, part string) time.Duration {
+	p, err := profile.Parse(r)
+	if err != nil {
+		return 0
+	}
+	idx := -1
+	for i, st := range p.SampleType {
+		if st.Type == "cpu" {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return 0
+	}
+	var sum int64
+	for _, s := range p.Sample {
+		if slices.Contains(s.Label["part"], part) {
+			sum += s.Value[idx]
+		}
+	}
+	return time.Duration(sum)
+}
+
+// startDelayProxy forwards TCP connections to addr, holding every chunk a
+// caller sends for delay before passing it on: an upstream that answers
+// each request delay later, as a vCenter across a network and busy with
+// its own work does (TLS passes through untouched). It returns the
+// proxy's address.
+func startDelayProxy(t testing.TB, addr string, delay time.Duration) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		lis.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, up)
+			mu.Unlock()
+			go func() {
+				_, _ = io.Copy(c, up)
+				c.Close()
+			}()
+			go func() {
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						time.Sleep(delay) // the upstream's answer time, not a poll
+						if _, werr := up.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						up.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return lis.Addr().String()
 }
 
 // processCPU is the user and system CPU time the process has used.
@@ -553,12 +677,13 @@ func costTable(cells []costCell, ops, variants []string, concurrency []int, roun
 	us := func(s float64) string { return strconv.FormatFloat(s/1e3, 'f', 0, 64) }
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "Medians over %d rounds; a ratio is gateway/floor within a round, then the median over the rounds (throughput: gateway/floor, higher is better).\n\n", rounds)
-	sb.WriteString("| operation | c | variant | p50 µs | p99 µs | calls/s | CPU µs/call | p50 ×floor | p99 ×floor | calls/s ×floor | CPU ×floor |\n")
-	sb.WriteString("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	sb.WriteString("Own CPU is the CPU of the part making the call alone (pprof label part=gateway; for the floor, part=client, the floor client).\n\n")
+	sb.WriteString("| operation | c | variant | p50 µs | p99 µs | calls/s | CPU µs/call | own CPU µs/call | p50 ×floor | p99 ×floor | calls/s ×floor | CPU ×floor | own CPU ×floor |\n")
+	sb.WriteString("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, op := range ops {
 		for _, c := range concurrency {
 			for _, v := range variants {
-				var p50, p99, tput, cpu, r50, r99, rtput, rcpu []float64
+				var p50, p99, tput, cpu, own, r50, r99, rtput, rcpu, rown []float64
 				for r := range rounds {
 					g, ok := byKey[key{op, v, c, r}]
 					f, okf := byKey[key{op, "floor", c, r}]
@@ -573,6 +698,10 @@ func costTable(cells []costCell, ops, variants []string, concurrency []int, roun
 					r99 = append(r99, float64(g.P99)/float64(f.P99))
 					rtput = append(rtput, g.Throughput/f.Throughput)
 					rcpu = append(rcpu, float64(g.CPUPerOp)/float64(f.CPUPerOp))
+					if g.OwnCPUPerOp > 0 && f.OwnCPUPerOp > 0 {
+						own = append(own, float64(g.OwnCPUPerOp))
+						rown = append(rown, float64(g.OwnCPUPerOp)/float64(f.OwnCPUPerOp))
+					}
 				}
 				ratio := func(xs []float64) string {
 					if v == "floor" {
@@ -580,9 +709,37 @@ func costTable(cells []costCell, ops, variants []string, concurrency []int, roun
 					}
 					return strconv.FormatFloat(median(xs), 'f', 2, 64)
 				}
-				fmt.Fprintf(&sb, "| %s | %d | %s | %s | %s | %.0f | %s | %s | %s | %s | %s |\n",
-					op, c, v, us(median(p50)), us(median(p99)), median(tput), us(median(cpu)),
-					ratio(r50), ratio(r99), ratio(rtput), ratio(rcpu))
+				fmt.Fprintf(&sb, "| %s | %d | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n",
+					op, c, v, us(median(p50)), us(median(p99)), median(tput), us(median(cpu)), us(median(own)),
+					ratio(r50), ratio(r99), ratio(rtput), ratio(rcpu), ratio(rown))
+			}
+		}
+	}
+	// The gateway's own CPU: per call, less the floor client's (the same
+	// SMS calls made directly), and over gRPC's, each within a round.
+	if slices.Contains(variants, "grpc") && slices.Contains(variants, "floor") {
+		sb.WriteString("\nThe gateway's own CPU per call (part=gateway), what it adds to the floor client's (part=gateway less the floor's part=client), and over gRPC's; each within a round, then the median over the rounds:\n\n")
+		sb.WriteString("| operation | c | variant | gateway CPU µs/call | over the floor client µs/call | gateway CPU ×grpc |\n| --- | ---: | --- | ---: | ---: | ---: |\n")
+		for _, op := range ops {
+			for _, c := range concurrency {
+				for _, v := range variants {
+					if v == "floor" {
+						continue
+					}
+					var own, over, rs []float64
+					for r := range rounds {
+						g, ok := byKey[key{op, v, c, r}]
+						f, okf := byKey[key{op, "floor", c, r}]
+						q, okq := byKey[key{op, "grpc", c, r}]
+						if !ok || !okf || !okq || g.OwnCPUPerOp == 0 || f.OwnCPUPerOp == 0 || q.OwnCPUPerOp == 0 {
+							continue
+						}
+						own = append(own, float64(g.OwnCPUPerOp))
+						over = append(over, float64(g.OwnCPUPerOp-f.OwnCPUPerOp))
+						rs = append(rs, float64(g.OwnCPUPerOp)/float64(q.OwnCPUPerOp))
+					}
+					fmt.Fprintf(&sb, "| %s | %d | %s | %s | %s | %.2f |\n", op, c, v, us(median(own)), us(median(over)), median(rs))
+				}
 			}
 		}
 	}

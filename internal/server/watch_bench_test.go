@@ -13,7 +13,9 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -45,6 +47,11 @@ const benchGatewayEnv = "VASAGW_BENCH_GATEWAY"
 // [TestBenchGatewayProcess] with its own, separated by spaces (the
 // hardening tests run the child with the default limits, or none).
 const benchFlagsEnv = "VASAGW_BENCH_GATEWAY_FLAGS"
+
+// watchProfileEnv, when set, names a directory where BenchmarkIdleWatchers
+// saves the child's heap profile with every watcher open
+// (heap-idle-TRANSPORT.pprof), to see what a watcher holds.
+const watchProfileEnv = "VASAGW_WATCH_PROFILE_DIR"
 
 // benchReadyPrefix starts the child's line that says where it listens.
 const benchReadyPrefix = "VASAGW_BENCH_READY "
@@ -92,6 +99,10 @@ func TestBenchGatewayProcess(t *testing.T) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		_ = json.NewEncoder(w).Encode(benchStats{HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse, Goroutines: runtime.NumGoroutine()})
+	})
+	mux.HandleFunc("GET /heap", func(w http.ResponseWriter, _ *http.Request) {
+		runtime.GC()
+		_ = pprof.Lookup("heap").WriteTo(w, 0)
 	})
 	mux.HandleFunc("POST /advance", func(w http.ResponseWriter, r *http.Request) {
 		d, err := time.ParseDuration(r.FormValue("d"))
@@ -206,6 +217,14 @@ func (g *benchGateway) reconnect(b *testing.B, d time.Duration) string {
 // advance moves the child's simulator clock.
 func (g *benchGateway) advance(b *testing.B, d time.Duration) {
 	g.post(b, "/advance", url.Values{"d": {d.String()}})
+}
+
+// saveHeap saves the child's heap profile, after a GC, in the file name.
+func (g *benchGateway) saveHeap(b testing.TB, name string) {
+	b.Helper()
+	if err := fetchTo(context.Background(), g.Control+"/heap", name); err != nil {
+		b.Fatal(err)
+	}
 }
 
 func (g *benchGateway) stats(b testing.TB) benchStats {
@@ -383,6 +402,9 @@ func BenchmarkIdleWatchers(b *testing.B) {
 				openWatchers(b, ctx, n, task, watch, func(time.Time) {})
 				b.StopTimer()
 				after := g.stats(b)
+				if dir := os.Getenv(watchProfileEnv); dir != "" {
+					g.saveHeap(b, filepath.Join(dir, "heap-idle-"+name+".pprof"))
+				}
 				cancel()
 				b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/n, "heap-B/watcher")
 				b.ReportMetric(float64(int64(after.StackInuse)-int64(before.StackInuse))/n, "stack-B/watcher")
