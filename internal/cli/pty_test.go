@@ -205,7 +205,7 @@ func TestPasswordNeverShown(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, args := range [][]string{
-			{"providers", "register", "--display-name", "array-z", "--url", "https://array-z.example.test:8443/vasa/version.xml", "--username", "vasa-admin", "--password-file", pwFile, "--wait"},
+			{"providers", "register", "--display-name", "array-z", "--url", "https://127.0.0.1:1/vasa/version.xml", "--username", "vasa-admin", "--password-file", pwFile, "--wait"},
 			{"providers", "recover", "vp-3", "--username", "vasa-admin", "--password-file", pwFile, "--wait"},
 			{"-o", "json", "providers", "recover", "vp-3", "--username", "vasa-admin", "--password-file", pwFile},
 		} {
