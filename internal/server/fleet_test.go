@@ -136,3 +136,73 @@ func followProviders(ctx context.Context, client *http.Client, base string, sse 
 	}
 	return fmt.Errorf("watch ended: %v", sc.Err())
 }
+
+// TestProviderMetricsAndSSEResume: the admin listener exports every
+// provider from the snapshot (up with its status, the certificate's expiry)
+// and the loop's own series, and an SSE provider watch resumed with
+// Last-Event-ID numbers its events on from there.
+func TestProviderMetricsAndSSEResume(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, "--provider-poll-interval=200ms", "--auto-reconnect")
+	metrics := func() string { _, _, b := get(t, g.admin+"/metrics"); return b }
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(metrics(), `vasagw_vasa_provider_up{provider="vp-1",status="connected",vcenter="default"} 1`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no vasagw_vasa_provider_up for vp-1:\n%s", metrics())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	body := metrics()
+	for _, want := range []string{
+		`vasagw_vasa_provider_up{provider="vp-4",status="disconnected",vcenter="default"} 0`,
+		`vasagw_vasa_provider_certificate_expiry_timestamp_seconds{provider="vp-3",vcenter="default"}`,
+		`vasagw_vasa_provider_refreshes_total{vcenter="default"}`,
+		`vasagw_vasa_provider_snapshot_age_seconds{vcenter="default"}`,
+		`vasagw_vasa_provider_auto_reconnects_total{outcome="recovery_needed",vcenter="default"}`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+	var expiry float64
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, `vasagw_vasa_provider_certificate_expiry_timestamp_seconds{provider="vp-3",`) {
+			if _, err := fmt.Sscanf(line[strings.LastIndexByte(line, ' ')+1:], "%g", &expiry); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if expiry <= 0 || expiry > float64(time.Now().Unix()) {
+		t.Errorf("vp-3's certificate expiry %v is not in the past (its certificate expired)", expiry)
+	}
+
+	ctx, cancel := context.WithTimeout(testContext(t), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.base+"/v1/vcenters/default/vasaProviders:watch?filter=status%20%3D%20STATUS_CONNECTED", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Last-Event-ID", "41")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	var lines []string
+	for sc.Scan() && len(lines) < 2 {
+		if line := sc.Text(); line != "" {
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) < 2 || lines[0] != "event: provider" || lines[1] != "id: 42" {
+		t.Errorf("a watch resumed after event 41 begins %q, want event: provider, id: 42", lines)
+	}
+
+	r := g.rest(t, http.MethodGet, "/v1/vcenters/default/vasaProviders:watch?filter=status%20%3D", "", "Accept", "text/event-stream")
+	if r.code != http.StatusBadRequest || !strings.Contains(string(r.body), `"field":"filter"`) {
+		t.Errorf("a bad filter on an SSE watch = %d %s, want 400 naming filter", r.code, r.body)
+	}
+}
