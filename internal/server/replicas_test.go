@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -679,4 +680,48 @@ func benchReplicas(b *testing.B, n int, shared bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	b.ReportMetric(float64(time.Since(killed).Microseconds())/1000, "takeover_ms")
+}
+
+// TestReplicasOneFleetLoop: with --provider-poll-interval, three replicas
+// sharing Redis list a vCenter's providers about once per interval (one
+// fleet loop across them, not three), and every replica serves a provider
+// that appeared upstream after they started.
+func TestReplicasOneFleetLoop(t *testing.T) {
+	rd := redistest.Start(t)
+	sim, err := smssim.Start(smssim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	rs := make([]*replica, 3)
+	for i := range rs {
+		rs[i] = startReplica(t, sim, rd.URL(), "--provider-poll-interval=100ms")
+	}
+	ctx := testContext(t)
+	const intervals = 20
+	before := sim.Sim.Calls("QueryProvider")
+	time.Sleep(intervals * 100 * time.Millisecond)
+	perInterval := float64(sim.Sim.Calls("QueryProvider")-before) / intervals
+	t.Logf("QueryProvider per provider-poll interval with 3 replicas: %.2f", perInterval)
+	if perInterval > 1.6 {
+		t.Fatalf("%.2f provider lists per interval, want about 1 (one fleet loop across the replicas)", perInterval)
+	}
+
+	const id = "vp-fleet-late"
+	sim.Sim.AddProvider(smssim.Provider{ID: id, Info: disconnectedInfo(id)})
+	for i, r := range rs {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			list, err := r.providers().ListVasaProviders(ctx, &vasagwv1.ListVasaProvidersRequest{Parent: "vcenters/default", PageSize: 100})
+			if err != nil {
+				t.Fatalf("replica %d: %v", i, err)
+			}
+			if slices.ContainsFunc(list.GetVasaProviders(), func(p *vasagwv1.VasaProvider) bool { return strings.HasSuffix(p.GetName(), "/"+id) }) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %d never listed %s", i, id)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }

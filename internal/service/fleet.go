@@ -185,10 +185,11 @@ func (f *fleet) run() {
 			return
 		case <-timer.C:
 		}
-		if err := f.refresh(f.ctx); err != nil && f.ctx.Err() == nil {
+		polled, err := f.turn(f.ctx) // fleet_shared.go: one loop per vCenter across replicas
+		if err != nil && f.ctx.Err() == nil {
 			f.opts.logger.Warn("provider refresh failed", "vcenter", f.vcenter, "error", err)
 		}
-		if _, on := f.upstream(); on && f.auto != nil {
+		if _, on := f.upstream(); on && f.auto != nil && polled {
 			f.auto.tick(f.current())
 		}
 		timer.Reset(jitter(f.opts.interval))
@@ -246,7 +247,15 @@ func (f *fleet) refreshOnce(ctx context.Context) error {
 		f.refreshFailed(ctx.Err())
 		return ctx.Err()
 	}
+	f.applyList(ids, cands, listSeq, started)
+	return nil
+}
 
+// applyList publishes a full refresh: ids are every provider vCenter
+// listed (sorted), cands their fetched entries (nil where a fetch failed:
+// the last known entry stays), listSeq and started the list's sequence
+// number and start.
+func (f *fleet) applyList(ids []string, cands []*providerEntry, listSeq uint64, started time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	cur := f.snap
@@ -281,7 +290,6 @@ func (f *fleet) refreshOnce(ctx context.Context) error {
 	default:
 		close(f.ready)
 	}
-	return nil
 }
 
 func (f *fleet) refreshFailed(err error) {
