@@ -354,14 +354,6 @@ func watchStatus(t *testing.T, g *gateway) restResult {
 	return restResult{code: resp.StatusCode}
 }
 
-// implemented reports whether the gateway serves a provider action (its
-// RPC answers other than UNIMPLEMENTED for a name no provider has).
-func implemented(t *testing.T, g *gateway, action string) bool {
-	t.Helper()
-	r := g.rest(t, http.MethodPost, "/v1/vcenters/default/vasaProviders/console~probe:"+action, "{}")
-	return r.code != http.StatusNotImplemented
-}
-
 func fingerprint(t *testing.T, certPEM string) string {
 	t.Helper()
 	block, _ := pem.Decode([]byte(certPEM))
@@ -641,25 +633,17 @@ func TestConsole(t *testing.T) {
 		tab.checkAccessible("fault")
 		tab.shot("console-fault")
 
-		t.Run("sync", func(t *testing.T) {
-			if !implemented(t, g, "sync") {
-				// The page shows the refusal as it shows any.
+		t.Run("sync and refresh certificate", func(t *testing.T) {
+			for _, action := range []string{"sync", "refreshCertificate"} {
 				tab.click(`#provider-rows tr[data-name$="/vp-1"] button`)
-				tab.click(`#details [data-action="sync"]`)
+				tab.click(`#details [data-action="` + action + `"]`)
+				tab.waitFor("the confirmation", `document.getElementById('confirm').open`)
 				tab.click(`#confirm-ok`)
-				tab.waitFor("sync refused", `document.querySelector('#tasks li[data-action="sync"][data-state="REFUSED"] .fault[data-reason=""]') || document.querySelector('#tasks li[data-action="sync"][data-state="REFUSED"]')`)
-				t.Skip("SyncProvider is not implemented by this gateway yet: the page shows the refusal")
+				tab.waitFor("vp-1's "+action+" succeeded", `document.querySelector('#tasks li[data-action="`+action+`"][data-target$="/vp-1"][data-state="STATE_SUCCEEDED"]')`)
 			}
-			tab.click(`#provider-rows tr[data-name$="/vp-1"] button`)
-			tab.click(`#details [data-action="sync"]`)
-			tab.click(`#confirm-ok`)
-			tab.waitFor("vp-1's sync succeeded", `document.querySelector('#tasks li[data-action="sync"][data-target$="/vp-1"][data-state="STATE_SUCCEEDED"]')`)
 		})
 
 		t.Run("recover", func(t *testing.T) {
-			if !implemented(t, g, "recover") {
-				t.Skip("RecoverProvider is not implemented by this gateway yet")
-			}
 			renewed, err := g.sim.Sim.RenewProviderCertificate("vp-3")
 			if err != nil {
 				t.Fatal(err)
