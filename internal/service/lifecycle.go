@@ -571,12 +571,18 @@ func pinned(ctx context.Context, up Upstream) Upstream {
 // The life-cycle calls of a [callerUpstream], each sent to the upstream
 // [UserSessions.pick] chooses for its caller.
 
-func (c callerUpstream) RegisterProvider(ctx context.Context, spec vcenter.ProviderSpec) (string, error) {
+// lifecycle is the life-cycle calls of the upstream [UserSessions.pick]
+// chooses for ctx's caller.
+func (c callerUpstream) lifecycle(ctx context.Context) (LifecycleUpstream, error) {
 	up, err := c.users.pick(ctx, c.vcenter, c.shared)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	lc, err := lifecycleOf(up, c.vcenter, "")
+	return lifecycleOf(up, c.vcenter, "")
+}
+
+func (c callerUpstream) RegisterProvider(ctx context.Context, spec vcenter.ProviderSpec) (string, error) {
+	lc, err := c.lifecycle(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -584,11 +590,7 @@ func (c callerUpstream) RegisterProvider(ctx context.Context, spec vcenter.Provi
 }
 
 func (c callerUpstream) UnregisterProvider(ctx context.Context, providerUID string) (string, error) {
-	up, err := c.users.pick(ctx, c.vcenter, c.shared)
-	if err != nil {
-		return "", err
-	}
-	lc, err := lifecycleOf(up, c.vcenter, "")
+	lc, err := c.lifecycle(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -596,11 +598,7 @@ func (c callerUpstream) UnregisterProvider(ctx context.Context, providerUID stri
 }
 
 func (c callerUpstream) Sync(ctx context.Context, providerID string) (string, error) {
-	up, err := c.users.pick(ctx, c.vcenter, c.shared)
-	if err != nil {
-		return "", err
-	}
-	lc, err := lifecycleOf(up, c.vcenter, "")
+	lc, err := c.lifecycle(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -608,11 +606,7 @@ func (c callerUpstream) Sync(ctx context.Context, providerID string) (string, er
 }
 
 func (c callerUpstream) RefreshCertificate(ctx context.Context, providerID string) (string, error) {
-	up, err := c.users.pick(ctx, c.vcenter, c.shared)
-	if err != nil {
-		return "", err
-	}
-	lc, err := lifecycleOf(up, c.vcenter, "")
+	lc, err := c.lifecycle(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -620,11 +614,7 @@ func (c callerUpstream) RefreshCertificate(ctx context.Context, providerID strin
 }
 
 func (c callerUpstream) TaskResult(ctx context.Context, taskID string) (*vcenter.TaskResult, error) {
-	up, err := c.users.pick(ctx, c.vcenter, c.shared)
-	if err != nil {
-		return nil, err
-	}
-	lc, err := lifecycleOf(up, c.vcenter, "")
+	lc, err := c.lifecycle(ctx)
 	if err != nil {
 		return nil, err
 	}
