@@ -207,54 +207,31 @@ func (c *Client) storageManager(ctx context.Context) (vimtypes.ManagedObjectRefe
 // InvalidCertificate, InvalidUrl, IncorrectUsernamePassword, AlreadyExists,
 // ...); once it succeeds, [Session.TaskResult] names the new provider.
 func (s *Session) RegisterProvider(ctx context.Context, spec ProviderSpec) (string, error) {
-	var id string
-	err := s.call(ctx, mutating, func(ctx context.Context, c *Client) error {
-		task, err := c.RegisterProvider(ctx, spec.sms())
-		id = task.Value
-		return err
+	return startTask(ctx, s.call, func(ctx context.Context, c *Client) (vimtypes.ManagedObjectReference, error) {
+		return c.RegisterProvider(ctx, spec.sms())
 	})
-	return id, err
 }
 
 // UnregisterProvider starts UnregisterProvider_Task for the provider whose
 // uid ([Provider.UID], not its moId) is providerUID and returns the SmsTask
 // moId.
 func (s *Session) UnregisterProvider(ctx context.Context, providerUID string) (string, error) {
-	var id string
-	err := s.call(ctx, mutating, func(ctx context.Context, c *Client) error {
-		task, err := c.UnregisterProvider(ctx, providerUID)
-		id = task.Value
-		return err
+	return startTask(ctx, s.call, func(ctx context.Context, c *Client) (vimtypes.ManagedObjectReference, error) {
+		return c.UnregisterProvider(ctx, providerUID)
 	})
-	return id, err
 }
 
 // RefreshCertificate starts VasaProviderRefreshCertificate_Task on the
 // provider with moId providerID and returns the SmsTask moId.
 func (s *Session) RefreshCertificate(ctx context.Context, providerID string) (string, error) {
-	var id string
-	err := s.call(ctx, mutating, func(ctx context.Context, c *Client) error {
-		task, err := c.RefreshProviderCertificate(ctx, ProviderRef(providerID))
-		id = task.Value
-		return err
-	})
-	return id, err
+	return startTask(ctx, s.call, onProvider((*Client).RefreshProviderCertificate, providerID))
 }
 
 // TaskResult returns the result of the finished SmsTask with moId taskID:
 // nil (and no error) for a task that returns nothing. A task that failed
 // returns its fault; one still running faults InvalidState.
 func (s *Session) TaskResult(ctx context.Context, taskID string) (*TaskResult, error) {
-	var out *TaskResult
-	err := s.call(ctx, readOnly, func(ctx context.Context, c *Client) error {
-		res, err := c.QueryTaskResult(ctx, TaskRef(taskID))
-		if err != nil {
-			return err
-		}
-		out = taskResultOf(res)
-		return nil
-	})
-	return out, err
+	return queryTaskResult(ctx, s.call, taskID)
 }
 
 func taskResultOf(res vimtypes.AnyType) *TaskResult {

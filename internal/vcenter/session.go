@@ -170,74 +170,29 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 
 // Providers returns the moIds of the registered VASA providers.
 func (s *Session) Providers(ctx context.Context) ([]string, error) {
-	var ids []string
-	err := s.call(ctx, readOnly, func(ctx context.Context, c *Client) error {
-		refs, err := c.QueryProvider(ctx)
-		if err != nil {
-			return err
-		}
-		ids = make([]string, 0, len(refs))
-		for _, r := range refs {
-			ids = append(ids, r.Value)
-		}
-		return nil
-	})
-	return ids, err
+	return queryProviders(ctx, s.call)
 }
 
 // Provider returns what the provider with moId id reports.
 func (s *Session) Provider(ctx context.Context, id string) (*Provider, error) {
-	var p *Provider
-	err := s.call(ctx, readOnly, func(ctx context.Context, c *Client) error {
-		info, err := c.QueryProviderInfo(ctx, ProviderRef(id))
-		if err != nil {
-			return err
-		}
-		p = ProviderFromInfo(id, info)
-		return nil
-	})
-	return p, err
+	return queryProvider(ctx, s.call, id)
 }
 
 // Reconnect starts VasaProviderReconnect_Task on the provider with moId
 // providerID and returns the SmsTask moId.
 func (s *Session) Reconnect(ctx context.Context, providerID string) (string, error) {
-	var id string
-	err := s.call(ctx, mutating, func(ctx context.Context, c *Client) error {
-		task, err := c.ReconnectProvider(ctx, ProviderRef(providerID))
-		id = task.Value
-		return err
-	})
-	return id, err
+	return startTask(ctx, s.call, onProvider((*Client).ReconnectProvider, providerID))
 }
 
 // Sync starts VasaProviderSync_Task on the provider with moId providerID and
 // returns the SmsTask moId.
 func (s *Session) Sync(ctx context.Context, providerID string) (string, error) {
-	var id string
-	err := s.call(ctx, mutating, func(ctx context.Context, c *Client) error {
-		task, err := c.SyncProvider(ctx, ProviderRef(providerID))
-		id = task.Value
-		return err
-	})
-	return id, err
+	return startTask(ctx, s.call, onProvider((*Client).SyncProvider, providerID))
 }
 
 // Task returns the state of the SmsTask with moId taskID.
 func (s *Session) Task(ctx context.Context, taskID string) (*TaskInfo, error) {
-	var t *TaskInfo
-	err := s.call(ctx, readOnly, func(ctx context.Context, c *Client) error {
-		info, err := c.QueryTaskInfo(ctx, TaskRef(taskID))
-		if err != nil {
-			return err
-		}
-		t = TaskInfoFromSMS(info)
-		if t.ID == "" {
-			t.ID = taskID
-		}
-		return nil
-	})
-	return t, err
+	return queryTask(ctx, s.call, taskID)
 }
 
 // Ping checks that vCenter answers SMS calls with this session, logging in

@@ -96,127 +96,65 @@ func (u *UserSession) Logout(ctx context.Context) error {
 	return u.c.logout(ctx)
 }
 
+// call runs fn once in the user's session: it never logs in again (the
+// password is not kept), so it never resends, whatever op.
+func (u *UserSession) call(ctx context.Context, _ kind, fn func(context.Context, *Client) error) error {
+	return u.s.attempt(ctx, u.c, fn)
+}
+
 // Providers returns the moIds of the registered VASA providers, as the
 // user sees them.
 func (u *UserSession) Providers(ctx context.Context) ([]string, error) {
-	var ids []string
-	err := u.s.attempt(ctx, u.c, func(ctx context.Context, c *Client) error {
-		refs, err := c.QueryProvider(ctx)
-		if err != nil {
-			return err
-		}
-		ids = make([]string, 0, len(refs))
-		for _, r := range refs {
-			ids = append(ids, r.Value)
-		}
-		return nil
-	})
-	return ids, err
+	return queryProviders(ctx, u.call)
 }
 
 // Provider returns what the provider with moId id reports.
 func (u *UserSession) Provider(ctx context.Context, id string) (*Provider, error) {
-	var p *Provider
-	err := u.s.attempt(ctx, u.c, func(ctx context.Context, c *Client) error {
-		info, err := c.QueryProviderInfo(ctx, ProviderRef(id))
-		if err != nil {
-			return err
-		}
-		p = ProviderFromInfo(id, info)
-		return nil
-	})
-	return p, err
+	return queryProvider(ctx, u.call, id)
 }
 
 // Reconnect starts VasaProviderReconnect_Task on the provider with moId
 // providerID in the user's session and returns the SmsTask moId.
 func (u *UserSession) Reconnect(ctx context.Context, providerID string) (string, error) {
-	var id string
-	err := u.s.attempt(ctx, u.c, func(ctx context.Context, c *Client) error {
-		task, err := c.ReconnectProvider(ctx, ProviderRef(providerID))
-		id = task.Value
-		return err
-	})
-	return id, err
+	return startTask(ctx, u.call, onProvider((*Client).ReconnectProvider, providerID))
 }
 
 // Sync starts VasaProviderSync_Task on the provider with moId providerID in
 // the user's session and returns the SmsTask moId.
 func (u *UserSession) Sync(ctx context.Context, providerID string) (string, error) {
-	var id string
-	err := u.s.attempt(ctx, u.c, func(ctx context.Context, c *Client) error {
-		task, err := c.SyncProvider(ctx, ProviderRef(providerID))
-		id = task.Value
-		return err
-	})
-	return id, err
+	return startTask(ctx, u.call, onProvider((*Client).SyncProvider, providerID))
 }
 
 // Task returns the state of the SmsTask with moId taskID.
 func (u *UserSession) Task(ctx context.Context, taskID string) (*TaskInfo, error) {
-	var t *TaskInfo
-	err := u.s.attempt(ctx, u.c, func(ctx context.Context, c *Client) error {
-		info, err := c.QueryTaskInfo(ctx, TaskRef(taskID))
-		if err != nil {
-			return err
-		}
-		t = TaskInfoFromSMS(info)
-		if t.ID == "" {
-			t.ID = taskID
-		}
-		return nil
-	})
-	return t, err
+	return queryTask(ctx, u.call, taskID)
 }
 
 // RegisterProvider starts RegisterProvider_Task with spec in the user's
 // session and returns the SmsTask moId (see [Session.RegisterProvider]).
 func (u *UserSession) RegisterProvider(ctx context.Context, spec ProviderSpec) (string, error) {
-	var id string
-	err := u.s.attempt(ctx, u.c, func(ctx context.Context, c *Client) error {
-		task, err := c.RegisterProvider(ctx, spec.sms())
-		id = task.Value
-		return err
+	return startTask(ctx, u.call, func(ctx context.Context, c *Client) (vimtypes.ManagedObjectReference, error) {
+		return c.RegisterProvider(ctx, spec.sms())
 	})
-	return id, err
 }
 
 // UnregisterProvider starts UnregisterProvider_Task for the provider whose
 // uid is providerUID in the user's session and returns the SmsTask moId.
 func (u *UserSession) UnregisterProvider(ctx context.Context, providerUID string) (string, error) {
-	var id string
-	err := u.s.attempt(ctx, u.c, func(ctx context.Context, c *Client) error {
-		task, err := c.UnregisterProvider(ctx, providerUID)
-		id = task.Value
-		return err
+	return startTask(ctx, u.call, func(ctx context.Context, c *Client) (vimtypes.ManagedObjectReference, error) {
+		return c.UnregisterProvider(ctx, providerUID)
 	})
-	return id, err
 }
 
 // RefreshCertificate starts VasaProviderRefreshCertificate_Task on the
 // provider with moId providerID in the user's session and returns the
 // SmsTask moId.
 func (u *UserSession) RefreshCertificate(ctx context.Context, providerID string) (string, error) {
-	var id string
-	err := u.s.attempt(ctx, u.c, func(ctx context.Context, c *Client) error {
-		task, err := c.RefreshProviderCertificate(ctx, ProviderRef(providerID))
-		id = task.Value
-		return err
-	})
-	return id, err
+	return startTask(ctx, u.call, onProvider((*Client).RefreshProviderCertificate, providerID))
 }
 
 // TaskResult returns the result of the finished SmsTask with moId taskID
 // (see [Session.TaskResult]).
 func (u *UserSession) TaskResult(ctx context.Context, taskID string) (*TaskResult, error) {
-	var out *TaskResult
-	err := u.s.attempt(ctx, u.c, func(ctx context.Context, c *Client) error {
-		res, err := c.QueryTaskResult(ctx, TaskRef(taskID))
-		if err != nil {
-			return err
-		}
-		out = taskResultOf(res)
-		return nil
-	})
-	return out, err
+	return queryTaskResult(ctx, u.call, taskID)
 }
