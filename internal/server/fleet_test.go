@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"golang.org/x/sync/errgroup"
 
+	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
 	"github.com/vasagw/vasagw/internal/smssim"
 )
 
@@ -205,4 +207,72 @@ func TestProviderMetricsAndSSEResume(t *testing.T) {
 	if r.code != http.StatusBadRequest || !strings.Contains(string(r.body), `"field":"filter"`) {
 		t.Errorf("a bad filter on an SSE watch = %d %s, want 400 naming filter", r.code, r.body)
 	}
+}
+
+// TestProviderWatchLeavesNothingBehind: provider watches over gRPC, NDJSON
+// and SSE whose callers go away leave no goroutine behind (not parallel:
+// goleak compares the whole process).
+func TestProviderWatchLeavesNothingBehind(t *testing.T) {
+	sim := startSim(t)
+	cfg := gatewayConfig(t, sim, "--provider-poll-interval=1h")
+	g := &gateway{sim: sim}
+	startRun(t, cfg, g)
+	hc := &http.Client{Transport: &http.Transport{}}
+
+	// A first watch, so that the loop's first refresh is over before the
+	// baseline is taken.
+	ready, changed := make(chan struct{}, 3), make(chan struct{}, 3)
+	ctx, cancel := context.WithCancel(testContext(t))
+	first := make(chan error, 1)
+	go func() { first <- followProviders(ctx, hc, g.base, true, ready, changed) }()
+	<-ready
+	cancel()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	hc.CloseIdleConnections()
+	// And the gRPC client connection, which dials on first use.
+	if _, err := g.providers.GetVasaProvider(testContext(t), &vasagwv1.GetVasaProviderRequest{Name: "vcenters/default/vasaProviders/vp-1"}); err != nil {
+		t.Fatal(err)
+	}
+	baseline := warmBaseline(t, g)
+
+	ctx, cancel = context.WithCancel(context.Background())
+	done := make(chan error, 3)
+	go func() { done <- followProviders(ctx, hc, g.base, false, ready, changed) }()
+	go func() { done <- followProviders(ctx, hc, g.base, true, ready, changed) }()
+	go func() {
+		stream, err := g.providers.WatchVasaProviders(ctx, &vasagwv1.WatchVasaProvidersRequest{Parent: "vcenters/default"})
+		if err != nil {
+			done <- err
+			return
+		}
+		for {
+			ev, err := stream.Recv()
+			if err != nil {
+				done <- nil // ended by the cancel below
+				return
+			}
+			if ev.GetType() == vasagwv1.VasaProviderEvent_TYPE_SNAPSHOT_COMPLETE {
+				ready <- struct{}{}
+			}
+		}
+	}()
+	for range 3 {
+		select {
+		case <-ready:
+		case err := <-done:
+			t.Fatalf("a watch ended before its snapshot: %v", err)
+		case <-time.After(time.Minute):
+			t.Fatal("no snapshot within a minute")
+		}
+	}
+	cancel()
+	for range 3 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	hc.CloseIdleConnections()
+	goleak.VerifyNone(t, append(baseline, pooledUpstream...)...)
 }
