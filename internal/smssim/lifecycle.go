@@ -188,10 +188,8 @@ func (s *Simulator) duplicate(spec *smstypes.VasaProviderSpec) *vimtypes.Localiz
 		if p.Info.Url == spec.Url || p.Info.Name == spec.Name {
 			msg := fmt.Sprintf("A VASA provider with the name %s or the URL %s is already registered.", spec.Name, spec.Url)
 			return localized(&vimtypes.AlreadyExists{
-				VimFault: vimtypes.VimFault{MethodFault: vimtypes.MethodFault{FaultMessage: []vimtypes.LocalizableMessage{
-					{Key: "com.vmware.vim.sms.provider.alreadyRegistered", Message: msg},
-				}}},
-				Name: spec.Url,
+				VimFault: vimtypes.VimFault{MethodFault: methodFault("com.vmware.vim.sms.provider.alreadyRegistered", msg)},
+				Name:     spec.Url,
 			}, msg)
 		}
 	}
@@ -263,9 +261,9 @@ func (o *storageManager) UnregisterProviderTask(ctx *simulator.Context, req *sms
 	var fault *vimtypes.LocalizedMethodFault
 	if id == "" {
 		msg := fmt.Sprintf("No VASA provider with the ID %s is registered.", req.ProviderId)
-		fault = localized(&vimtypes.NotFound{VimFault: vimtypes.VimFault{MethodFault: vimtypes.MethodFault{
-			FaultMessage: []vimtypes.LocalizableMessage{{Key: "com.vmware.vim.sms.provider.notFound", Message: msg}},
-		}}}, msg)
+		fault = localized(&vimtypes.NotFound{VimFault: vimtypes.VimFault{
+			MethodFault: methodFault("com.vmware.vim.sms.provider.notFound", msg),
+		}}, msg)
 	}
 	body.Res = &smstypes.UnregisterProvider_TaskResponse{Returnval: s.newTask(taskSpec{
 		method: "UnregisterProvider_Task", provider: id, object: o.ManagedObjectReference, kind: taskUnregister,
@@ -303,7 +301,7 @@ func (o *vasaProvider) VasaProviderRefreshCertificateTask(ctx *simulator.Context
 	if reason := certificateRefusal(p); reason != "" {
 		msg := fmt.Sprintf("Could not refresh the certificate of VASA provider %s: %s.", p.Info.Name, reason)
 		fault = localized(&smstypes.CertificateRefreshFailed{
-			MethodFault: vimtypes.MethodFault{FaultMessage: []vimtypes.LocalizableMessage{{Key: "com.vmware.vim.sms.provider.certificate.refreshFailed", Message: msg}}},
+			MethodFault: methodFault("com.vmware.vim.sms.provider.certificate.refreshFailed", msg),
 			ProviderId:  []string{p.Info.Uid},
 		}, msg)
 	}
@@ -359,7 +357,7 @@ func (o *vasaProvider) VasaProviderRevokeCertificateTask(ctx *simulator.Context,
 	if !isActive(p) {
 		msg := fmt.Sprintf("Could not revoke the certificate of VASA provider %s: the provider is %s.", p.Info.Name, p.Info.Status)
 		fault = localized(&smstypes.CertificateRevocationFailed{
-			MethodFault: vimtypes.MethodFault{FaultMessage: []vimtypes.LocalizableMessage{{Key: "com.vmware.vim.sms.provider.certificate.revocationFailed", Message: msg}}},
+			MethodFault: methodFault("com.vmware.vim.sms.provider.certificate.revocationFailed", msg),
 		}, msg)
 	}
 	id := o.Value
@@ -405,9 +403,7 @@ func sameCertificate(certPEM string, leaf *x509.Certificate) bool {
 }
 
 func registrationFault(key, msg string) smstypes.ProviderRegistrationFault {
-	return smstypes.ProviderRegistrationFault{MethodFault: vimtypes.MethodFault{
-		FaultMessage: []vimtypes.LocalizableMessage{{Key: key, Message: msg}},
-	}}
+	return smstypes.ProviderRegistrationFault{MethodFault: methodFault(key, msg)}
 }
 
 func invalidArgument(property string) *soap.Fault {

@@ -130,9 +130,9 @@ func (o *vasaProvider) VasaProviderSyncTask(ctx *simulator.Context, req *smstype
 	for _, t := range o.sim.pending {
 		if t.kind == taskSync && t.provider == o.Value {
 			msg := fmt.Sprintf("A sync operation is already in progress for VASA provider %s.", o.sim.providers[o.Value].Info.Name)
-			body.Fault_ = simulator.Fault(msg, &smstypes.SyncInProgress{ProviderSyncFailed: smstypes.ProviderSyncFailed{MethodFault: vimtypes.MethodFault{
-				FaultMessage: []vimtypes.LocalizableMessage{{Key: "com.vmware.vim.sms.provider.sync.inProgress", Message: msg}},
-			}}})
+			body.Fault_ = simulator.Fault(msg, &smstypes.SyncInProgress{ProviderSyncFailed: smstypes.ProviderSyncFailed{
+				MethodFault: methodFault("com.vmware.vim.sms.provider.sync.inProgress", msg),
+			}})
 			return body
 		}
 	}
@@ -140,9 +140,9 @@ func (o *vasaProvider) VasaProviderSyncTask(ctx *simulator.Context, req *smstype
 	var fault *vimtypes.LocalizedMethodFault
 	if !slices.Contains([]string{StatusConnected, string(smstypes.VasaProviderStatusOnline)}, p.Info.Status) {
 		msg := fmt.Sprintf("VASA provider %s is not available.", p.Info.Name)
-		fault = localized(&smstypes.ProviderUnavailable{MethodFault: vimtypes.MethodFault{
-			FaultMessage: []vimtypes.LocalizableMessage{{Key: "com.vmware.vim.sms.provider.unavailable", Message: msg}},
-		}}, msg)
+		fault = localized(&smstypes.ProviderUnavailable{
+			MethodFault: methodFault("com.vmware.vim.sms.provider.unavailable", msg),
+		}, msg)
 	}
 	id := o.Value
 	ref := o.sim.newTask(taskSpec{

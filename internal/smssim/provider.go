@@ -206,6 +206,12 @@ func localized(f vimtypes.BaseMethodFault, msg string) *vimtypes.LocalizedMethod
 	return &vimtypes.LocalizedMethodFault{Fault: f, LocalizedMessage: msg}
 }
 
+// methodFault is the MethodFault of a fault that carries one localizable
+// message, msg under key.
+func methodFault(key, msg string) vimtypes.MethodFault {
+	return vimtypes.MethodFault{FaultMessage: []vimtypes.LocalizableMessage{{Key: key, Message: msg}}}
+}
+
 // cloneInfo copies info so that the caller cannot reach the simulator's
 // slices. Faults are shared: the simulator never mutates one in place.
 func cloneInfo(info smstypes.VasaProviderInfo) smstypes.VasaProviderInfo {
