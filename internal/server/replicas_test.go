@@ -75,7 +75,8 @@ func TestReplicaProcess(t *testing.T) {
 
 // replica is one child gateway process.
 type replica struct {
-	cmd   *exec.Cmd
+	cmd    *exec.Cmd
+	killed bool
 	stdin io.Closer
 	conn  *grpc.ClientConn
 	admin string
@@ -89,6 +90,7 @@ func (r *replica) tasks() vasagwv1.TaskServiceClient { return vasagwv1.NewTaskSe
 // kill ends the process with SIGKILL: no lease is released, nothing is
 // flushed.
 func (r *replica) kill() {
+	r.killed = true
 	_ = r.cmd.Process.Kill()
 	_ = r.cmd.Wait()
 }
@@ -135,13 +137,16 @@ func startReplica(t testing.TB, sim *smssim.Server, redisURL string, extra ...st
 		t.Fatal(err)
 	}
 	cmd.WaitDelay = 10 * time.Second
+	r := &replica{cmd: cmd, stdin: stdin}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	r := &replica{cmd: cmd, stdin: stdin}
 	t.Cleanup(func() {
 		stdin.Close()
-		_ = cmd.Wait() // a killed replica has been waited for already
+		if err := cmd.Wait(); err != nil && !r.killed {
+			// A failed Run, or the race detector's exit status.
+			t.Errorf("replica exited: %v", err)
+		}
 	})
 	ready := make(chan []string, 1)
 	go func() {
