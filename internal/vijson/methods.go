@@ -225,6 +225,15 @@ func queryProvider(ctx context.Context, h *Handler, c call) (any, error) {
 	return refs, nil
 }
 
+// startedTask is what a method that starts a task answers: the task's
+// SmsTask reference, or the call's error.
+func startedTask(t *vasagwv1.Task, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return taskRef(t), nil
+}
+
 func queryProviderInfo(ctx context.Context, h *Handler, c call) (any, error) {
 	p, err := h.providers.GetVasaProvider(ctx, &vasagwv1.GetVasaProviderRequest{Name: providerName(c.vcenter, c.this.Value)}, c.opts...)
 	if err != nil {
@@ -234,11 +243,7 @@ func queryProviderInfo(ctx context.Context, h *Handler, c call) (any, error) {
 }
 
 func reconnectProvider(ctx context.Context, h *Handler, c call) (any, error) {
-	t, err := h.providers.ReconnectProvider(ctx, &vasagwv1.ReconnectProviderRequest{Name: providerName(c.vcenter, c.this.Value)}, c.opts...)
-	if err != nil {
-		return nil, err
-	}
-	return taskRef(t), nil
+	return startedTask(h.providers.ReconnectProvider(ctx, &vasagwv1.ReconnectProviderRequest{Name: providerName(c.vcenter, c.this.Value)}, c.opts...))
 }
 
 func syncProvider(ctx context.Context, h *Handler, c call) (any, error) {
@@ -247,19 +252,11 @@ func syncProvider(ctx context.Context, h *Handler, c call) (any, error) {
 		// sync has no gRPC counterpart.
 		return nil, faultError{invalidArgument("arrayId")}
 	}
-	t, err := h.providers.SyncProvider(ctx, &vasagwv1.SyncProviderRequest{Name: providerName(c.vcenter, c.this.Value)}, c.opts...)
-	if err != nil {
-		return nil, err
-	}
-	return taskRef(t), nil
+	return startedTask(h.providers.SyncProvider(ctx, &vasagwv1.SyncProviderRequest{Name: providerName(c.vcenter, c.this.Value)}, c.opts...))
 }
 
 func refreshCertificate(ctx context.Context, h *Handler, c call) (any, error) {
-	t, err := h.providers.RefreshProviderCertificate(ctx, &vasagwv1.RefreshProviderCertificateRequest{Name: providerName(c.vcenter, c.this.Value)}, c.opts...)
-	if err != nil {
-		return nil, err
-	}
-	return taskRef(t), nil
+	return startedTask(h.providers.RefreshProviderCertificate(ctx, &vasagwv1.RefreshProviderCertificateRequest{Name: providerName(c.vcenter, c.this.Value)}, c.opts...))
 }
 
 func registerProvider(ctx context.Context, h *Handler, c call) (any, error) {
@@ -284,11 +281,7 @@ func registerProvider(ctx context.Context, h *Handler, c call) (any, error) {
 		// do after CertificateNotTrusted: that is the gateway's consent.
 		req.CertificateSha256Fingerprint = fp
 	}
-	t, err := h.providers.RegisterProvider(ctx, req, c.opts...)
-	if err != nil {
-		return nil, err
-	}
-	return taskRef(t), nil
+	return startedTask(h.providers.RegisterProvider(ctx, req, c.opts...))
 }
 
 // certificateFingerprint is the SHA-256 fingerprint (hex) of a PEM
@@ -313,11 +306,7 @@ func unregisterProvider(ctx context.Context, h *Handler, c call) (any, error) {
 	}
 	for _, p := range ps {
 		if p.GetUid() == uid {
-			t, err := h.providers.UnregisterProvider(ctx, &vasagwv1.UnregisterProviderRequest{Name: p.GetName()}, c.opts...)
-			if err != nil {
-				return nil, err
-			}
-			return taskRef(t), nil
+			return startedTask(h.providers.UnregisterProvider(ctx, &vasagwv1.UnregisterProviderRequest{Name: p.GetName()}, c.opts...))
 		}
 	}
 	return nil, faultError{withMessage(&vimtypes.NotFound{}, "vim.fault.NotFound", "No provider with uid "+uid+" is registered.")}
