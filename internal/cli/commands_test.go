@@ -39,6 +39,16 @@ func parseYAML(t *testing.T, out string, m proto.Message) {
 	}
 }
 
+// parseOutput reads vasactl's -o format output (json or yaml) back into m.
+func parseOutput(t *testing.T, format, out string, m proto.Message) {
+	t.Helper()
+	if format == "json" {
+		parseJSON(t, out, m)
+	} else {
+		parseYAML(t, out, m)
+	}
+}
+
 // TestProvidersListFormats: the table, and json and yaml that parse back
 // into the same providers.
 func TestProvidersListFormats(t *testing.T) {
@@ -62,11 +72,7 @@ func TestProvidersListFormats(t *testing.T) {
 			t.Fatalf("-o %s: exit %d: %s", format, r.code, r.stderr)
 		}
 		var resp vasagwv1.ListVasaProvidersResponse
-		if format == "json" {
-			parseJSON(t, r.stdout, &resp)
-		} else {
-			parseYAML(t, r.stdout, &resp)
-		}
+		parseOutput(t, format, r.stdout, &resp)
 		if len(resp.GetVasaProviders()) != 6 {
 			t.Fatalf("-o %s: %d providers, want 6", format, len(resp.GetVasaProviders()))
 		}
@@ -97,11 +103,7 @@ func TestProvidersGetFormats(t *testing.T) {
 			t.Fatalf("-o %s: exit %d: %s", format, r.code, r.stderr)
 		}
 		var p vasagwv1.VasaProvider
-		if format == "json" {
-			parseJSON(t, r.stdout, &p)
-		} else {
-			parseYAML(t, r.stdout, &p)
-		}
+		parseOutput(t, format, r.stdout, &p)
 		if p.GetDisplayName() != "array-a" || p.GetStatus() != vasagwv1.VasaProvider_STATUS_CONNECTED || p.GetVasaVersion() != "3.0" {
 			t.Errorf("-o %s: %v", format, &p)
 		}
@@ -196,11 +198,7 @@ func TestReconnectWaitOutputFormats(t *testing.T) {
 			t.Fatalf("-o %s: exit %d: %s", format, r.code, r.stderr)
 		}
 		var task vasagwv1.Task
-		if format == "json" {
-			parseJSON(t, r.stdout, &task)
-		} else {
-			parseYAML(t, r.stdout, &task)
-		}
+		parseOutput(t, format, r.stdout, &task)
 		if task.GetState() != vasagwv1.Task_STATE_SUCCEEDED || task.GetTarget() != "vcenters/default/vasaProviders/vp-1" {
 			t.Errorf("-o %s: %v", format, &task)
 		}
@@ -239,11 +237,7 @@ func TestTasksGetAndWatch(t *testing.T) {
 			t.Fatalf("-o %s: exit %d: %s", format, r.code, r.stderr)
 		}
 		var task vasagwv1.Task
-		if format == "json" {
-			parseJSON(t, r.stdout, &task)
-		} else {
-			parseYAML(t, r.stdout, &task)
-		}
+		parseOutput(t, format, r.stdout, &task)
 		if task.GetName() != started.GetName() || task.GetState() != vasagwv1.Task_STATE_SUCCEEDED || task.GetCompletionTime() == nil {
 			t.Errorf("-o %s: %v", format, &task)
 		}
@@ -403,22 +397,14 @@ func TestVCenters(t *testing.T) {
 	for _, format := range []string{"json", "yaml"} {
 		r := g.run(t, env, "-o", format, "vcenters", "list")
 		var resp vasagwv1.ListVCentersResponse
-		if format == "json" {
-			parseJSON(t, r.stdout, &resp)
-		} else {
-			parseYAML(t, r.stdout, &resp)
-		}
+		parseOutput(t, format, r.stdout, &resp)
 		if len(resp.GetVcenters()) != 1 || resp.GetVcenters()[0].GetName() != "vcenters/default" || resp.GetVcenters()[0].GetState() != vasagwv1.VCenter_STATE_READY {
 			t.Errorf("-o %s: %v", format, &resp)
 		}
 		for _, arg := range []string{"default", "vcenters/default"} {
 			r = g.run(t, env, "-o", format, "vcenters", "get", arg)
 			var vc vasagwv1.VCenter
-			if format == "json" {
-				parseJSON(t, r.stdout, &vc)
-			} else {
-				parseYAML(t, r.stdout, &vc)
-			}
+			parseOutput(t, format, r.stdout, &vc)
 			if vc.GetName() != "vcenters/default" || vc.GetUrl() != g.sim.URL.String() || vc.GetLastReadyTime() == nil || vc.GetSmsVersion() == "" {
 				t.Errorf("-o %s get %s: %v", format, arg, &vc)
 			}
