@@ -476,6 +476,12 @@ func TestReplicasRedisDown(t *testing.T) {
 	if got := rs[1].redisUp(t); got != "1" {
 		t.Fatalf("vasagw_redis_up = %s after Redis is back", got)
 	}
+	// The request_id recorded locally during the outage still stands on
+	// its replica.
+	again, err := rs[0].providers().ReconnectProvider(ctx, &vasagwv1.ReconnectProviderRequest{Name: task.GetTarget(), RequestId: "1d2c3b4a-0000-4000-8000-000000000001"})
+	if err != nil || again.GetName() != task.GetName() {
+		t.Fatalf("retry after the outage: %v, %v; want %s", again.GetName(), err, task.GetName())
+	}
 	const reqID = "1d2c3b4a-0000-4000-8000-000000000002"
 	id := fmt.Sprintf("vp-down-%d", n.Add(1))
 	sim.Sim.AddProvider(smssim.Provider{ID: id, Info: disconnectedInfo(id), ReconnectDuration: 3 * time.Second})

@@ -78,9 +78,11 @@ type TaskFeed interface {
 const sharedTimeout = 500 * time.Millisecond
 
 // fallbackRequestStore is the request_id store of a replica with a shared
-// store: the shared one first, this process's own when that fails. Every
-// record stored in the shared store is kept locally too, so that while the
-// shared store is unreachable a retry on this replica still finds it.
+// store: the shared one first, this process's own when that fails or has
+// no record. Every record stored in the shared store is kept locally too,
+// so that while the shared store is unreachable a retry on this replica
+// still finds it, and a record kept locally during an outage still answers
+// a retry on this replica afterwards.
 type fallbackRequestStore struct {
 	shared RequestStore
 	local  RequestStore
@@ -91,9 +93,11 @@ func (f fallbackRequestStore) Get(ctx context.Context, key RequestKey) (RequestR
 	sctx, cancel := context.WithTimeout(ctx, sharedTimeout)
 	defer cancel()
 	rec, ok, err := f.shared.Get(sctx, key)
-	if err == nil {
-		return rec, ok, nil
+	if err == nil && ok {
+		return rec, true, nil
 	}
+	// Unreachable, or not there: a record this replica kept while the
+	// shared store was away still stands for its task.
 	return f.local.Get(ctx, key)
 }
 
