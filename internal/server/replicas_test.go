@@ -77,9 +77,9 @@ func TestReplicaProcess(t *testing.T) {
 type replica struct {
 	cmd    *exec.Cmd
 	killed bool
-	stdin io.Closer
-	conn  *grpc.ClientConn
-	admin string
+	stdin  io.Closer
+	conn   *grpc.ClientConn
+	admin  string
 }
 
 func (r *replica) providers() vasagwv1.VasaProviderServiceClient {
