@@ -81,11 +81,7 @@ func (p *providerServer) UnregisterProvider(ctx context.Context, req *vasagwv1.U
 		return nil, err
 	}
 	return p.s.providerTask(ctx, name, requestID, opUnregister, vasagwv1.Task_KIND_UNREGISTER,
-		func(ctx context.Context, up Upstream) (string, error) {
-			lc, err := lifecycleOf(up, name.VCenter, name.String())
-			if err != nil {
-				return "", err
-			}
+		func(ctx context.Context, lc LifecycleUpstream) (string, error) {
 			info, err := p.s.provider(ctx, name)
 			if err != nil {
 				return "", err
@@ -106,11 +102,7 @@ func (p *providerServer) SyncProvider(ctx context.Context, req *vasagwv1.SyncPro
 		return nil, err
 	}
 	return p.s.providerTask(ctx, name, requestID, opSync, vasagwv1.Task_KIND_SYNC,
-		func(ctx context.Context, up Upstream) (string, error) {
-			lc, err := lifecycleOf(up, name.VCenter, name.String())
-			if err != nil {
-				return "", err
-			}
+		func(ctx context.Context, lc LifecycleUpstream) (string, error) {
 			return lc.Sync(ctx, name.Provider)
 		})
 }
@@ -126,11 +118,7 @@ func (p *providerServer) RefreshProviderCertificate(ctx context.Context, req *va
 		return nil, err
 	}
 	return p.s.providerTask(ctx, name, requestID, opRefreshCertificate, vasagwv1.Task_KIND_REFRESH_CERTIFICATE,
-		func(ctx context.Context, up Upstream) (string, error) {
-			lc, err := lifecycleOf(up, name.VCenter, name.String())
-			if err != nil {
-				return "", err
-			}
+		func(ctx context.Context, lc LifecycleUpstream) (string, error) {
 			return lc.RefreshCertificate(ctx, name.Provider)
 		})
 }
@@ -138,8 +126,9 @@ func (p *providerServer) RefreshProviderCertificate(ctx context.Context, req *va
 // providerTask runs one life-cycle RPC that starts a single SmsTask on a
 // provider: the request_id is honoured, start starts the task, the task's
 // kind is remembered, and the provider views are refreshed when it ends.
+// An upstream without life-cycle calls fails it UNIMPLEMENTED.
 func (s *Service) providerTask(ctx context.Context, name providerName, requestID, op string, kind vasagwv1.Task_Kind,
-	start func(ctx context.Context, up Upstream) (string, error),
+	start func(ctx context.Context, lc LifecycleUpstream) (string, error),
 ) (*vasagwv1.Task, error) {
 	resource := name.String()
 	up, err := s.upstream(name.VCenter, resource)
@@ -153,9 +142,13 @@ func (s *Service) providerTask(ctx context.Context, name providerName, requestID
 		s.auditLifecycle(ctx, op, resource, taskID, requestID, "retried")
 		return s.anyTaskSnapshot(ctx, up, name.VCenter, taskID)
 	}
-	sctx, cancel := context.WithTimeout(ctx, startTimeout)
-	taskID, err := start(sctx, up)
-	cancel()
+	lc, err := lifecycleOf(up, name.VCenter, resource)
+	var taskID string
+	if err == nil {
+		sctx, cancel := context.WithTimeout(ctx, startTimeout)
+		taskID, err = start(sctx, lc)
+		cancel()
+	}
 	if err != nil {
 		err = s.fail(ctx, err, name.VCenter, resource, op+" provider")
 		s.auditLifecycle(ctx, op, resource, "", requestID, "failed: "+status.Code(err).String())
