@@ -2,7 +2,9 @@ package redisstore_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -215,5 +217,53 @@ func TestNewHidesURL(t *testing.T) {
 	}
 	if got := err.Error(); strings.Contains(got, "s3cret") {
 		t.Fatalf("error %q shows the password", got)
+	}
+}
+
+// TestTLSAndPassword: rediss:// with the server's CA and the password
+// works; a wrong password is refused without the password in any error
+// or log line.
+func TestTLSAndPassword(t *testing.T) {
+	const password = "r3dis-Pa55word"
+	srv := redistest.StartWith(t, redistest.Options{TLS: true, Password: password})
+	check := func(pw string) (bool, string) {
+		var logs strings.Builder
+		st, err := redisstore.New(redisstore.Options{
+			URL: srv.URL(), Password: pw, KeyPrefix: "tls:",
+			TLS:    &tls.Config{RootCAs: srv.CAs(), MinVersion: tls.VersionTLS12},
+			Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		first := make(chan bool, 1)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			st.Monitor(ctx, time.Hour, func(up bool) { first <- up })
+		}()
+		up := <-first
+		var msg string
+		if _, err := st.PutIfAbsent(ctx, service.RequestKey{Caller: "c", RequestID: "r"}, service.RequestRecord{Task: "t"}, time.Minute); err != nil {
+			msg = err.Error()
+		}
+		cancel()
+		<-done
+		return up, logs.String() + msg
+	}
+	if up, out := check(password); !up {
+		t.Fatalf("rediss with the password: down: %s", out)
+	}
+	up, out := check("wrong-" + password)
+	if up {
+		t.Fatal("a wrong password was accepted")
+	}
+	if strings.Contains(out, password) {
+		t.Fatalf("the password reached an error or log line: %s", out)
+	}
+	if !strings.Contains(out, "redis unreachable") {
+		t.Fatalf("no log line for the refused connection: %q", out)
 	}
 }
