@@ -86,6 +86,10 @@ type costCell struct {
 	// variants, the floor client's (part=client) for the floor, from a
 	// CPU profile of the measured run; 0 when no profile could be taken.
 	OwnCPUPerOp time.Duration `json:"ownCpuPerOp"`
+	// UpstreamPerOp is how many SMS calls the simulator served per call
+	// measured (the gateway coalesces concurrent identical provider reads,
+	// so it may be under the floor's one).
+	UpstreamPerOp float64 `json:"upstreamPerOp"`
 }
 
 // costBench holds the three ways of calling one simulator.
@@ -167,6 +171,12 @@ func (b *costBench) call(op, variant string) func(context.Context) error {
 		}
 	}
 	panic("no call for " + op + "/" + variant)
+}
+
+// upstreamCalls is how many SMS calls of the measured kinds the simulator
+// has served.
+func (b *costBench) upstreamCalls() int {
+	return b.sim.Sim.Calls("QueryProviderInfo") + b.sim.Sim.Calls("QuerySmsTaskInfo") + b.sim.Sim.Calls("VasaProviderReconnect_Task")
 }
 
 // nextProvider goes round the benchmark's providers.
@@ -268,7 +278,7 @@ func TestCostReport(t *testing.T) {
 				for _, c := range concurrency {
 					for k := range variants {
 						v := variants[(k+r+i)%len(variants)]
-						res := measureCost(ctx, b.call(op, v), c, cell, ownPart(v))
+						res := measureCost(ctx, b.call(op, v), c, cell, ownPart(v), b.upstreamCalls)
 						res.Op, res.Variant, res.Concurrency, res.Round = op, v, c, r
 						if res.Errors > 0 {
 							t.Errorf("%s over %s at %d: %d of %d calls failed", op, v, c, res.Errors, res.Ops+res.Errors)
@@ -281,7 +291,7 @@ func TestCostReport(t *testing.T) {
 			// The fixed cost of a call that makes no upstream call at all:
 			// the gRPC health check and the REST listener's /healthz.
 			for _, v := range []string{"grpc", "rest"} {
-				res := measureCost(ctx, b.call("Health", v), 1, cell/2, "")
+				res := measureCost(ctx, b.call("Health", v), 1, cell/2, "", nil)
 				res.Op, res.Variant, res.Concurrency, res.Round = "Health", v, 1, r
 				cells = append(cells, res)
 			}
@@ -342,7 +352,7 @@ func (b *costBench) profile(ctx context.Context, t *testing.T, out, variant stri
 	}
 	// Load from a little before the profiles start to a little after
 	// they end.
-	res := measureCost(ctx, mixed, 16, d+time.Second, "") // the admin listener profiles
+	res := measureCost(ctx, mixed, 16, d+time.Second, "", nil) // the admin listener profiles
 	wg.Wait()
 	t.Logf("profiled %s: %d calls, %.0f/s, %s CPU per call", variant, res.Ops, res.Throughput, res.CPUPerOp)
 }
@@ -492,8 +502,9 @@ func costProviderInfo(id string) smstypes.VasaProviderInfo {
 
 // measureCost runs call from c goroutines for d after a short warm-up,
 // and reports latencies, throughput and the process CPU per call; own
-// names the pprof part whose CPU is the variant's own ("" for none).
-func measureCost(ctx context.Context, call func(context.Context) error, c int, d time.Duration, own string) costCell {
+// names the pprof part whose CPU is the variant's own ("" for none), and
+// upstream, when not nil, counts the SMS calls served so far.
+func measureCost(ctx context.Context, call func(context.Context) error, c int, d time.Duration, own string, upstream func() int) costCell {
 	run := func(d time.Duration, record bool) (lat [][]time.Duration, errs int, elapsed time.Duration) {
 		lat = make([][]time.Duration, c)
 		var nerr atomic.Int64
@@ -529,9 +540,17 @@ func measureCost(ctx context.Context, call func(context.Context) error, c int, d
 	runtime.GC() // start each measurement with the same heap debt
 	var prof bytes.Buffer
 	profiling := own != "" && pprof.StartCPUProfile(&prof) == nil
+	up0 := 0
+	if upstream != nil {
+		up0 = upstream()
+	}
 	cpu0 := processCPU()
 	lat, errs, elapsed := run(d, true)
 	cpu := processCPU() - cpu0
+	ups := 0
+	if upstream != nil {
+		ups = upstream() - up0
+	}
 	var ownCPU time.Duration
 	if profiling {
 		pprof.StopCPUProfile()
@@ -546,6 +565,7 @@ func measureCost(ctx context.Context, call func(context.Context) error, c int, d
 		res.Throughput = float64(len(all)) / elapsed.Seconds()
 		res.CPUPerOp = cpu / time.Duration(len(all))
 		res.OwnCPUPerOp = ownCPU / time.Duration(len(all))
+		res.UpstreamPerOp = float64(ups) / float64(len(all)+errs)
 	}
 	return res
 }
@@ -719,14 +739,14 @@ func costTable(cells []costCell, ops, variants []string, concurrency []int, roun
 	// SMS calls made directly), and over gRPC's, each within a round.
 	if slices.Contains(variants, "grpc") && slices.Contains(variants, "floor") {
 		sb.WriteString("\nThe gateway's own CPU per call (part=gateway), what it adds to the floor client's (part=gateway less the floor's part=client), and over gRPC's; each within a round, then the median over the rounds:\n\n")
-		sb.WriteString("| operation | c | variant | gateway CPU µs/call | over the floor client µs/call | gateway CPU ×grpc |\n| --- | ---: | --- | ---: | ---: | ---: |\n")
+		sb.WriteString("| operation | c | variant | gateway CPU µs/call | over the floor client µs/call | gateway CPU ×grpc | SMS calls per call (floor's) |\n| --- | ---: | --- | ---: | ---: | ---: | ---: |\n")
 		for _, op := range ops {
 			for _, c := range concurrency {
 				for _, v := range variants {
 					if v == "floor" {
 						continue
 					}
-					var own, over, rs []float64
+					var own, over, rs, ups, fups []float64
 					for r := range rounds {
 						g, ok := byKey[key{op, v, c, r}]
 						f, okf := byKey[key{op, "floor", c, r}]
@@ -737,8 +757,10 @@ func costTable(cells []costCell, ops, variants []string, concurrency []int, roun
 						own = append(own, float64(g.OwnCPUPerOp))
 						over = append(over, float64(g.OwnCPUPerOp-f.OwnCPUPerOp))
 						rs = append(rs, float64(g.OwnCPUPerOp)/float64(q.OwnCPUPerOp))
+						ups = append(ups, g.UpstreamPerOp)
+						fups = append(fups, f.UpstreamPerOp)
 					}
-					fmt.Fprintf(&sb, "| %s | %d | %s | %s | %s | %.2f |\n", op, c, v, us(median(own)), us(median(over)), median(rs))
+					fmt.Fprintf(&sb, "| %s | %d | %s | %s | %s | %.2f | %.2f (%.2f) |\n", op, c, v, us(median(own)), us(median(over)), median(rs), median(ups), median(fups))
 				}
 			}
 		}
