@@ -21,8 +21,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
 	"github.com/vasagw/vasagw/internal/config"
@@ -733,6 +735,37 @@ func TestReplicasOneFleetLoop(t *testing.T) {
 				t.Fatalf("replica %d never listed %s", i, id)
 			}
 			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// TestReplicasShareReconnectRate: the per-caller ReconnectProvider budget
+// is one across the replicas (every caller of these unauthenticated
+// replicas is "anonymous", one budget): two calls on one replica use up
+// 2/m, the third, on another replica, is RATE_LIMITED.
+func TestReplicasShareReconnectRate(t *testing.T) {
+	rd := redistest.Start(t)
+	sim, err := smssim.Start(smssim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	a := startReplica(t, sim, rd.URL(), "--reconnect-rate=2/m")
+	b := startReplica(t, sim, rd.URL(), "--reconnect-rate=2/m")
+	ctx := testContext(t)
+	for i, r := range []*replica{a, a, b} {
+		id := fmt.Sprintf("vp-rate-%d", i)
+		sim.Sim.AddProvider(smssim.Provider{ID: id, Info: disconnectedInfo(id), ReconnectDuration: time.Second})
+		_, err := r.providers().ReconnectProvider(ctx, &vasagwv1.ReconnectProviderRequest{Name: "vcenters/default/vasaProviders/" + id})
+		if i < 2 {
+			if err != nil {
+				t.Fatalf("call %d: %v", i+1, err)
+			}
+			continue
+		}
+		st, _ := status.FromError(err)
+		if st.Code() != codes.ResourceExhausted || errorInfo(t, st).GetReason() != "RATE_LIMITED" {
+			t.Fatalf("third call, on another replica: %v; want RESOURCE_EXHAUSTED RATE_LIMITED", err)
 		}
 	}
 }
