@@ -623,7 +623,7 @@ func TestAnonymousKey(t *testing.T) {
 		ctx := peer.NewContext(context.Background(), p)
 		return metadata.NewIncomingContext(ctx, metadata.Pairs(clientAddrMetadataKey, addr))
 	}
-	inproc := &peer.Peer{Addr: &net.UnixAddr{Name: "bufconn"}, AuthInfo: inProcessAuthInfo{}}
+	inproc := &inProcessPeer
 	tests := []struct {
 		name string
 		ctx  context.Context
