@@ -166,17 +166,18 @@ func (c *inProcess) invoke(ctx context.Context, method string, req, reply any, o
 func (c *inProcess) ServeServerStream(ctx context.Context, method string, req any, onHeader func(metadata.MD), send func(any) error) error {
 	ctx = c.seal(ctx)
 	ctx, end := c.clientBegin(ctx, method, true)
-	err := c.serveStream(ctx, method, req, onHeader, send)
+	_, err := c.serveStream(ctx, method, req, onHeader, send)
 	end(err)
 	return err
 }
 
-func (c *inProcess) serveStream(ctx context.Context, method string, req any, onHeader func(metadata.MD), send func(any) error) error {
+// serveStream runs the stream and returns its trailer and status.
+func (c *inProcess) serveStream(ctx context.Context, method string, req any, onHeader func(metadata.MD), send func(any) error) (metadata.MD, error) {
 	m, ok := c.streams[method]
 	if !ok || m.desc.ClientStreams {
 		// The API has server streams only: a client stream would need a
 		// request channel this type does not have.
-		return status.Errorf(codes.Unimplemented, "unknown server-streaming method %s", method)
+		return nil, status.Errorf(codes.Unimplemented, "unknown server-streaming method %s", method)
 	}
 	sctx, cancel := c.serverContext(ctx)
 	defer cancel()
@@ -188,7 +189,8 @@ func (c *inProcess) serveStream(ctx context.Context, method string, req any, onH
 	info := &grpc.StreamServerInfo{FullMethod: method, IsServerStream: true}
 	err := statusError(c.streamInt(m.srv, ss, info, m.desc.Handler))
 	end(err)
-	return err
+	_, trailer := ss.transport.result()
+	return trailer, err
 }
 
 // NewStream starts a server stream whose server side runs on a goroutine
@@ -271,7 +273,7 @@ func (s *clientStream) SendMsg(m any) error {
 	ctx := s.c.seal(s.ctx)
 	ctx, end := s.c.clientBegin(ctx, s.method, true)
 	go func() {
-		err := s.c.serveStream(ctx, s.method, req, s.setHeader, func(m any) error {
+		trailer, err := s.c.serveStream(ctx, s.method, req, s.setHeader, func(m any) error {
 			pm, ok := m.(proto.Message)
 			if !ok {
 				return status.Errorf(codes.Internal, "response %T is not a proto message", m)
@@ -287,7 +289,12 @@ func (s *clientStream) SendMsg(m any) error {
 		if err == nil {
 			err = io.EOF
 		}
-		s.err = err
+		s.err, s.trailer = err, trailer
+		for _, o := range s.opts {
+			if t, ok := o.(grpc.TrailerCallOption); ok {
+				*t.TrailerAddr = trailer
+			}
+		}
 		close(s.done)
 	}()
 	return nil
