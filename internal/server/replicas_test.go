@@ -769,3 +769,61 @@ func TestReplicasShareReconnectRate(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicasShareStreamCap: --max-streams-per-caller counts a caller's
+// streams on every replica: with a cap of 1, a watch open on one gateway
+// refuses the same caller's watch on another (TOO_MANY_STREAMS), and
+// frees it when it closes.
+func TestReplicasShareStreamCap(t *testing.T) {
+	rd := redistest.Start(t)
+	p := newPKI(t)
+	flags := append(p.tokenFlags(), "--max-streams-per-caller=1", "--redis-url="+rd.URL(), "--redis-key-prefix=streamcap:")
+	var gs [2]*secureGateway
+	for i := range gs {
+		gs[i] = startSecureGateway(t, p, flags...)
+		gs[i].sim.Sim.SetSpeed(0.01) // the reconnect runs for minutes: watches stay open
+	}
+	ctx := testContext(t)
+	operator := p.issuer.Token(t, "ops")
+	viewer := p.issuer.Token(t, "viewer-1", "viewers")
+	open := func(g *secureGateway, ctx context.Context) error {
+		conn := g.grpcConn(t, nil)
+		task, err := vasagwv1.NewVasaProviderServiceClient(conn).ReconnectProvider(withToken(ctx, operator), &vasagwv1.ReconnectProviderRequest{Name: "vcenters/default/vasaProviders/vp-2"})
+		if err != nil {
+			return err
+		}
+		s, err := vasagwv1.NewTaskServiceClient(conn).WatchTask(withToken(ctx, viewer), &vasagwv1.WatchTaskRequest{Name: task.GetName()})
+		if err != nil {
+			return err
+		}
+		_, err = s.Recv()
+		return err
+	}
+	// Redis seen up by both before the first stream.
+	for _, g := range gs {
+		hs := healthpb.NewHealthClient(g.grpcConn(t, nil))
+		for {
+			resp, err := hs.Check(ctx, &healthpb.HealthCheckRequest{Service: redisHealthService})
+			if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	first, closeFirst := context.WithCancel(ctx)
+	if err := open(gs[0], first); err != nil {
+		t.Fatalf("first watch: %v", err)
+	}
+	checkGRPCRefusal(t, open(gs[1], ctx), codes.ResourceExhausted, "TOO_MANY_STREAMS")
+	closeFirst()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err := open(gs[1], ctx)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cap stayed taken after the first watch closed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
