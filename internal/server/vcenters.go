@@ -164,11 +164,16 @@ func (s *vcenterSet) apply(file []config.VCenter) (added, changed, removed []str
 		}
 		old := s.live[id]
 		delete(s.live, id)
-		s.svc.RemoveVCenter(id)
+		// Health and series go first, so that once callers see the vCenter
+		// gone, /metrics and the health service agree; the series are
+		// dropped again after the session closed, for what calls still in
+		// flight recorded meanwhile.
 		old.health.stop()
 		old.health.forget()
 		s.tel.ForgetVCenter(id)
+		s.svc.RemoveVCenter(id)
 		s.closeLive(old)
+		s.tel.ForgetVCenter(id)
 		removed = append(removed, id)
 	}
 	s.applied = file
