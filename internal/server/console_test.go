@@ -535,6 +535,18 @@ func TestConsole(t *testing.T) {
 	t.Run("vcenters", func(t *testing.T) {
 		t.Parallel()
 		g := startGateway(t, "--simulate-vcenters=lab")
+		// The page shows each vCenter's state as the gateway has it when the
+		// page loads: wait until lab's session has logged in, so that the
+		// test does not depend on how fast that is on a loaded machine.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			r := g.rest(t, http.MethodGet, "/v1/vcenters/lab", "")
+			if strings.Contains(string(r.body), `"STATE_READY"`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("vcenters/lab is not ready: %d %s", r.code, r.body)
+			}
+		}
 		tab := b.open(t, g.base)
 		tab.waitFor("two vCenters", `document.querySelectorAll('#vcenters li').length === 2`)
 		var shown []string

@@ -432,6 +432,11 @@ func (f *fleet) putLocked(entries map[string]*providerEntry, id string, cand *pr
 	if old != nil && old.seq > cand.seq {
 		return
 	}
+	// A fetched entry may reach here twice (a coalesced read hands the same
+	// one to the loop and to a reader), and once stored it belongs to a
+	// published snapshot that watchers read without the lock: store a copy.
+	c := *cand
+	cand = &c
 	if old != nil {
 		cand.recoveryNeeded, cand.autoErr = old.recoveryNeeded, old.autoErr
 		// Compare what vCenter said, not the messages: a status_fault's
