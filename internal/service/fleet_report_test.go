@@ -69,6 +69,14 @@ func TestFleetReadAmplificationReport(t *testing.T) {
 		}
 		return err
 	}
+	// The issue's own load: lists of the default page size, 50.
+	list50 := func() error {
+		resp, err := f.providers.ListVasaProviders(ctx, &vasagwv1.ListVasaProvidersRequest{Parent: "vcenters/default"})
+		if err == nil && len(resp.GetVasaProviders()) != 50 {
+			err = fmt.Errorf("listed %d", len(resp.GetVasaProviders()))
+		}
+		return err
+	}
 	walk := func() error {
 		token := ""
 		for {
@@ -111,6 +119,7 @@ func TestFleetReadAmplificationReport(t *testing.T) {
 	measure("100 concurrent lists, 1,000 providers, page_size 1000", "gateway, snapshot stale", 100, list)
 
 	measure("one list of 1,000 providers, page_size 1000", "gateway, snapshot fresh", 1, list)
+	measure("100 concurrent lists, 1,000 providers, page 50 (the issue's load)", "gateway, snapshot fresh", 100, list50)
 	measure("walking 1,000 providers page by page (50)", "floor: one QueryProvider", 1, floorList)
 	measure("walking 1,000 providers page by page (50)", "gateway, snapshot fresh", 1, walk)
 
