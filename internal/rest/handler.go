@@ -101,8 +101,9 @@ func NewHandler(ctx context.Context, conn Conn, opts Options) (http.Handler, err
 	if err := vasagwv1.RegisterVCenterServiceHandlerClient(ctx, mux, vasagwv1.NewVCenterServiceClient(conn)); err != nil {
 		return nil, fmt.Errorf("register the REST facade: %w", err)
 	}
-	sse := &sseHandler{conn: conn, marshaler: marshaler, mux: mux, log: log, keepalive: opts.SSEKeepalive}
-	providerSSE := &providerSSEHandler{conn: conn, marshaler: marshaler, mux: mux, keepalive: opts.SSEKeepalive}
+	watch := sseWatch{conn: conn, marshaler: marshaler, mux: mux, keepalive: opts.SSEKeepalive}
+	sse := &sseHandler{watch}
+	providerSSE := &providerSSEHandler{watch}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && sse.matches(r) {

@@ -3,7 +3,6 @@ package rest
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	vasagwv1 "github.com/vasagw/vasagw/gen/vasagw/v1"
 	"github.com/vasagw/vasagw/internal/telemetry"
@@ -42,10 +42,16 @@ const sseKeepalive = 15 * time.Second
 // terminal task event. A reconnect with Last-Event-ID gets the current
 // snapshot first and ids that keep increasing.
 type sseHandler struct {
+	sseWatch
+}
+
+// sseWatch is what the SSE watches share: the in-process connection they
+// watch through, and how they answer (the marshaler, the mux whose error
+// rendering an error before the first event gets, the keepalive interval).
+type sseWatch struct {
 	conn      Conn
 	marshaler runtime.Marshaler
 	mux       *runtime.ServeMux
-	log       *slog.Logger
 	keepalive time.Duration
 }
 
@@ -62,9 +68,24 @@ func (h *sseHandler) matches(r *http.Request) bool {
 }
 
 func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimSuffix(strings.TrimPrefix(r.URL.EscapedPath(), ssePrefix), sseSuffix)
+	h.serve(w, r, vasagwv1.TaskService_WatchTask_FullMethodName, &vasagwv1.WatchTaskRequest{Name: name}, "task",
+		func(m proto.Message) bool {
+			t, ok := m.(*vasagwv1.Task)
+			return ok && terminalState(t)
+		})
+}
+
+// serve runs the server-streaming method with req over the in-process
+// connection, on this goroutine, and sends each message as an `event:
+// name` frame. The answer becomes a stream with the first message: an
+// error before it is a plain HTTP error (which also tells an EventSource not
+// to reconnect), one after it an `event: error` frame. When last reports
+// true for a message, the stream ends after it (nil: only the service or
+// the caller ends it).
+func (h *sseWatch) serve(w http.ResponseWriter, r *http.Request, method string, req proto.Message, name string, last func(proto.Message) bool) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	name := strings.TrimSuffix(strings.TrimPrefix(r.URL.EscapedPath(), ssePrefix), sseSuffix)
 	md := metadata.MD{}
 	if id := r.Header.Get("X-Request-Id"); id != "" {
 		md.Set(telemetry.RequestIDHeader, id)
@@ -73,7 +94,7 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var (
 		out       *sseWriter
 		header    metadata.MD
-		terminal  bool
+		ended     bool
 		keepalive = h.keepalive
 	)
 	if keepalive <= 0 {
@@ -85,13 +106,11 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	send := func(m any) error {
-		t, ok := m.(*vasagwv1.Task)
+		msg, ok := m.(proto.Message)
 		if !ok {
 			return status.Errorf(codes.Internal, "watch sent %T", m)
 		}
 		if out == nil {
-			// The first event: only now is the answer a stream; an error
-			// before it is a plain HTTP error.
 			if v := header.Get(telemetry.RequestIDHeader); len(v) > 0 {
 				w.Header().Set("X-Request-Id", v[0])
 			}
@@ -104,35 +123,31 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// cancels the watch.
 			out.startKeepalive(keepalive, cancel)
 		}
-		b, err := h.marshaler.Marshal(t)
+		b, err := h.marshaler.Marshal(msg)
 		if err != nil {
 			return err
 		}
-		if err := out.event("task", b); err != nil {
+		if err := out.event(name, b); err != nil {
 			return err
 		}
-		if terminalState(t) {
+		if last != nil && last(msg) {
 			// The watch ends here for this caller; the service sees its
 			// stream cancelled, as when a client goes away.
-			terminal = true
+			ended = true
 			cancel()
 			return context.Canceled
 		}
 		return nil
 	}
-	err := h.conn.ServeServerStream(ctx, vasagwv1.TaskService_WatchTask_FullMethodName,
-		&vasagwv1.WatchTaskRequest{Name: name}, func(md metadata.MD) { header = md }, send)
+	err := h.conn.ServeServerStream(ctx, method, req, func(md metadata.MD) { header = md }, send)
 	switch {
 	case out == nil && err != nil:
-		// Nothing sent yet: answer with a plain HTTP error, which also tells
-		// an EventSource not to reconnect.
 		h.fail(w, r, err)
 	case out == nil:
-		h.fail(w, r, status.Error(codes.Internal, "the watch ended without a task"))
-	case terminal || err == nil || r.Context().Err() != nil || ctx.Err() != nil:
+		h.fail(w, r, status.Error(codes.Internal, "the watch ended before its first event"))
+	case ended || err == nil || r.Context().Err() != nil || ctx.Err() != nil:
 	default:
-		b, merr := h.marshaler.Marshal(status.Convert(err).Proto())
-		if merr == nil {
+		if b, merr := h.marshaler.Marshal(status.Convert(err).Proto()); merr == nil {
 			_ = out.event("error", b)
 		}
 	}
@@ -215,9 +230,11 @@ func (s *sseWriter) close() {
 	}
 }
 
-// fail answers with the gateway's usual error body before any event was sent.
-func (h *sseHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	runtime.DefaultHTTPErrorHandler(r.Context(), h.mux, h.marshaler, w, r, err)
+// fail answers with the gateway's usual error body before any event was
+// sent, through the mux's error handler, as every REST error is (so a
+// RetryInfo also becomes Retry-After).
+func (h *sseWatch) fail(w http.ResponseWriter, r *http.Request, err error) {
+	runtime.HTTPError(r.Context(), h.mux, h.marshaler, w, r, err)
 }
 
 // lastEventID returns the Last-Event-ID a reconnecting EventSource sends,
