@@ -237,6 +237,9 @@ func gatewayFault(st *status.Status, info *errdetails.ErrorInfo, retry *errdetai
 		}
 		return withMessage(&vimtypes.InvalidArgument{InvalidProperty: field}, "vmodl.fault.InvalidArgument", "A specified parameter was not correct: "+field)
 	case codes.Unimplemented:
+		// The gateway's NOT_IMPLEMENTED (a call this vCenter session cannot
+		// make, such as the life cycle in a user's session) is the fault
+		// vCenter itself sends for a method it does not implement.
 		return withMessage(&vimtypes.NotImplemented{}, "vmodl.fault.NotImplemented", "The operation is not implemented.")
 	case codes.DeadlineExceeded:
 		return withMessage(&vimtypes.Timedout{}, "vim.fault.Timedout", "Operation timed out.")
